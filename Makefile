@@ -1,0 +1,55 @@
+# Argo CD Portal: `make demo` runs everything locally, `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+DEMO_INSTANCES ?= 3
+DEMO_APPS ?= 60
+
+.PHONY: help venv install install-dev services lint format migrate test demo bench clean
+
+help:
+	@echo "make demo   - install, migrate, seed, and run the portal with simulated Argo CD instances"
+	@echo "make test   - lint and run the whole test suite on PostgreSQL, Redis and a real Celery worker"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+venv: $(PY)
+
+install: $(PY)
+	$(PIP) install --quiet -r requirements.txt
+
+install-dev: $(PY)
+	$(PIP) install --quiet -r requirements-dev.txt
+
+services:
+	./.ci/services.sh
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
+
+test: install-dev services lint
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py makemigrations --check --dry-run
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest
+
+demo: migrate
+	$(PY) manage.py demo --instances $(DEMO_INSTANCES) --apps $(DEMO_APPS)
+
+bench: install-dev services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

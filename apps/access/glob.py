@@ -1,0 +1,59 @@
+"""Argo CD's RBAC glob semantics (gobwas/glob compiled without separators).
+
+`*` matches any run of characters including `/`, `?` one character, `[abc]`/`[!abc]`/`[a-z]` a class,
+`{a,b}` alternatives, and `\\` escapes. The same pattern becomes a Python regex and a SQL regex so
+the one decision holds in `can()` and in list queries.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+
+def to_regex(pattern: str) -> str:
+    out: list[str] = []
+    i = 0
+    depth = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1 : end]
+                negate = body.startswith("!")
+                body = body[1:] if negate else body
+                body = "".join("\\" + ch if ch in "\\^[]" else ch for ch in body)
+                out.append(f"[{'^' if negate else ''}{body}]")
+                i = end
+        elif c == "{":
+            depth += 1
+            out.append("(")
+        elif c == "}" and depth:
+            depth -= 1
+            out.append(")")
+        elif c == "," and depth:
+            out.append("|")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "^" + "".join(out) + "$"
+
+
+@lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(to_regex(pattern), re.DOTALL)
+
+
+def match(pattern: str, value: str) -> bool:
+    return bool(_compiled(pattern).match(value or ""))

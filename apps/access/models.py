@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from django.db import models
+
+from apps.teams.models import Team
+
+
+class Action(models.TextChoices):
+    VIEW = "view", "View"
+    SYNC = "sync", "Sync"
+    ROLLBACK = "rollback", "Roll back"
+    TERMINATE = "terminate", "Terminate"
+    ACTION = "action", "Run resource action"
+    LOGS = "logs", "Read logs"
+    EDIT = "edit", "Edit"
+    CREATE = "create", "Create"
+    DELETE = "delete", "Delete"
+    ROTATE = "rotate", "Rotate tokens"
+    ADMIN = "admin", "Admin (everything)"
+
+
+class Grant(models.Model):
+    """A team may do `actions` on applications matching (instance, project, application) globs.
+
+    Globs follow Argo CD's RBAC glob semantics: `*` matches any run of characters, `/` included.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="grants")
+    instance_glob = models.CharField(max_length=200, default="*")
+    project_glob = models.CharField(max_length=200, default="*")
+    app_glob = models.CharField(max_length=200, default="*")
+    actions = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team__name", "instance_glob", "project_glob", "app_glob"]
+
+    def __str__(self) -> str:
+        return f"{self.team}: {','.join(self.actions)} on {self.instance_glob}/{self.project_glob}/{self.app_glob}"

@@ -1,0 +1,103 @@
+"""The one permission decision: `can(user, action, instance, project, app)`.
+
+A user may act when they are a superuser, or when a grant of one of their teams matches the
+instance, project and application globs and lists the action (or `admin`). Any grant lets its
+holder view what it covers. A disabled instance allows nothing to anyone.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from . import glob
+from .models import Action, Grant
+
+ALL_ACTIONS = [a.value for a in Action]
+
+
+def _grants(user) -> list[Grant]:
+    # Cached on the user object: one query per request however many checks a page makes.
+    cached = getattr(user, "_portal_grants", None)
+    if cached is None:
+        cached = list(Grant.objects.filter(team__memberships__user=user).select_related("team"))
+        user._portal_grants = cached
+    return cached
+
+
+def _allows(grant: Grant, action: str) -> bool:
+    return action == Action.VIEW or action in grant.actions or Action.ADMIN in grant.actions
+
+
+def _instance_name_and_enabled(instance) -> tuple[str, bool]:
+    if isinstance(instance, str):
+        from apps.instances.models import Instance
+
+        enabled = Instance.objects.filter(name=instance, enabled=True).exists()
+        return instance, enabled
+    return instance.name, instance.enabled
+
+
+def can(user, action: str, instance, project: str = "*", app: str = "*") -> bool:
+    if action not in ALL_ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    name, enabled = _instance_name_and_enabled(instance)
+    if not enabled:
+        return False
+    if user.is_superuser:
+        return True
+    return any(
+        _allows(g, action)
+        and glob.match(g.instance_glob, name)
+        and glob.match(g.project_glob, project)
+        and glob.match(g.app_glob, app)
+        for g in _grants(user)
+    )
+
+
+def teams_allowing(user, action: str, instance: str, project: str = "*", app: str = "*") -> list[str]:
+    """Slugs of the user's teams whose grants allow this (for the audit log's team column)."""
+    return sorted(
+        {
+            g.team.slug
+            for g in _grants(user)
+            if _allows(g, action)
+            and glob.match(g.instance_glob, instance)
+            and glob.match(g.project_glob, project)
+            and glob.match(g.app_glob, app)
+        }
+    )
+
+
+def applications_q(user, action: str = Action.VIEW, prefix: str = "") -> Q:
+    """A filter on ApplicationSummary-like rows (instance__name, project, name) for what `user` may do.
+
+    Superusers see every enabled instance; nobody sees a disabled one.
+    """
+    enabled = Q(**{f"{prefix}instance__enabled": True})
+    if user.is_superuser:
+        return enabled
+    q = Q(pk__in=[])
+    for g in _grants(user):
+        if not _allows(g, action):
+            continue
+        q |= Q(
+            **{
+                f"{prefix}instance__name__regex": glob.to_regex(g.instance_glob),
+                f"{prefix}project__regex": glob.to_regex(g.project_glob),
+                f"{prefix}name__regex": glob.to_regex(g.app_glob),
+            }
+        )
+    return enabled & q
+
+
+def instances_visible(user):
+    """Enabled instances where the user holds any grant (all enabled ones for superusers)."""
+    from apps.instances.models import Instance
+
+    instances = Instance.objects.filter(enabled=True)
+    if user.is_superuser:
+        return list(instances)
+    grants = _grants(user)
+    return [i for i in instances if any(glob.match(g.instance_glob, i.name) for g in grants)]

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class KindsConfig(AppConfig):
+    name = "apps.kinds"
