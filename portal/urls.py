@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("apps.teams.urls")),
     path("", include("apps.audit.urls")),
     path("", include("apps.operations.urls")),
+    path("", include("apps.index.urls")),
     path("", include("apps.applications.urls")),
     path("", include("apps.kinds.urls")),
 ]
