@@ -25,3 +25,8 @@ if ! (command -v pg_isready >/dev/null && pg_isready -h 127.0.0.1 -p 5432 -q); t
   for _ in $(seq 1 100); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.2; done
 fi
 pg_isready -h 127.0.0.1 -p 5432
+
+# Browser tests drive Debian's Chromium (no browser download works offline).
+if ! command -v chromium >/dev/null; then
+  as_root apt-get update -qq && as_root apt-get install -y -qq chromium chromium-driver || echo "chromium unavailable: browser tests will be skipped"
+fi

@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 
 from apps.audit.service import Outcome, record
 from apps.instances.models import Instance
 
-from .rules import can
+from .rules import can, is_platform_admin
+
+
+def admin_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Platform-admin pages (instances, teams, grants): superusers only; others get the portal's 403 page.
+
+    LoginRequiredMiddleware has already sent anonymous visitors to the login page.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        check_admin(request)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def check_admin(request: HttpRequest) -> None:
+    """Raise PermissionDenied unless the request's user is a platform admin (for views that branch on it)."""
+    if not is_platform_admin(request.user):
+        raise PermissionDenied("Only platform admins may manage this.")
+
+
+# Django's own vocabulary calls the admin-only decorator "staff"; in the portal only superusers qualify.
+staff_required = admin_required
 
 
 def get_instance(name: str) -> Instance:

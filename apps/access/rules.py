@@ -15,6 +15,15 @@ from .models import Action, Grant
 ALL_ACTIONS = [a.value for a in Action]
 
 
+def is_platform_admin(user) -> bool:
+    """Superusers are the portal's platform admins: they manage instances, teams and grants."""
+    return bool(user is not None and user.is_authenticated and user.is_active and user.is_superuser)
+
+
+def _usable(user) -> bool:
+    return user is not None and user.is_authenticated and user.is_active
+
+
 def _grants(user) -> list[Grant]:
     # Cached on the user object: one query per request however many checks a page makes.
     cached = getattr(user, "_portal_grants", None)
@@ -40,7 +49,7 @@ def _instance_name_and_enabled(instance) -> tuple[str, bool]:
 def can(user, action: str, instance, project: str = "*", app: str = "*") -> bool:
     if action not in ALL_ACTIONS:
         raise ValueError(f"unknown action {action!r}")
-    if user is None or not user.is_authenticated or not user.is_active:
+    if not _usable(user):
         return False
     name, enabled = _instance_name_and_enabled(instance)
     if not enabled:
@@ -58,6 +67,8 @@ def can(user, action: str, instance, project: str = "*", app: str = "*") -> bool
 
 def teams_allowing(user, action: str, instance: str, project: str = "*", app: str = "*") -> list[str]:
     """Slugs of the user's teams whose grants allow this (for the audit log's team column)."""
+    if not _usable(user):
+        return []
     return sorted(
         {
             g.team.slug
@@ -76,9 +87,12 @@ def applications_q(user, action: str = Action.VIEW, prefix: str = "") -> Q:
     Superusers see every enabled instance; nobody sees a disabled one.
     """
     enabled = Q(**{f"{prefix}instance__enabled": True})
+    nothing = Q(pk__in=[])
+    if not _usable(user):
+        return nothing
     if user.is_superuser:
         return enabled
-    q = Q(pk__in=[])
+    q = nothing
     for g in _grants(user):
         if not _allows(g, action):
             continue
@@ -97,6 +111,8 @@ def instances_visible(user):
     from apps.instances.models import Instance
 
     instances = Instance.objects.filter(enabled=True)
+    if not _usable(user):
+        return []
     if user.is_superuser:
         return list(instances)
     grants = _grants(user)

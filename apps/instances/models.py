@@ -8,6 +8,24 @@ from apps.core.fields import EncryptedTextField
 name_validator = RegexValidator(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", "Use lower-case letters, digits and dashes.")
 
 
+def validate_instance_url(value: str) -> None:
+    """http(s)://host[:port][/path]. Unlike URLValidator, single-label hosts (`https://argocd-server`,
+    `http://sim-1:8081`) are fine: in-cluster and compose service names have no dot."""
+    from urllib.parse import urlsplit
+
+    from django.core.exceptions import ValidationError
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValidationError("Enter a valid URL, e.g. https://argocd.example.com.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("Enter a valid URL starting with https:// or http://, e.g. https://argocd.example.com.")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValidationError("Give the URL without credentials, query or fragment; credentials go in their fields.")
+
+
 class Instance(models.Model):
     """A registered Argo CD instance. Credentials are encrypted and write-only."""
 
@@ -35,6 +53,15 @@ class Instance(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def token_expires_soon(self) -> bool:
+        """True when the stored token expires within two weeks (or has expired): time to rotate it."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        return bool(self.token_expires_at and self.token_expires_at < timezone.now() + timedelta(days=14))
+
     def client(self, **overrides):
         """An Argo CD client for this instance, authenticated with the stored credential."""
         from django.conf import settings
@@ -51,7 +78,8 @@ class Instance(models.Model):
         }
         if self.token:
             options["token"] = self.token
-        else:
+        if self.username and self.password:
+            # A session token (account without apiKey) is renewed by logging in again on a 401.
             options["username"] = self.username
             options["password"] = self.password
         options.update(overrides)

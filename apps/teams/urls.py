@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+app_name = "teams"
+
+urlpatterns = [
+    path("teams/", views.team_list, name="list"),
+    path("teams/<slug:slug>/", views.team_detail, name="detail"),
+]

@@ -1,0 +1,68 @@
+"""Forms for teams, memberships and grants."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils.text import slugify
+
+from apps.access import glob
+from apps.access.models import Action
+
+from .models import Membership, Team
+
+
+class TeamForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["name", "slug", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["slug"].required = False
+        self.fields["slug"].help_text = "Leave blank to derive it from the name."
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data.get("slug") or slugify(self.cleaned_data.get("name", ""))
+        if not slug:
+            raise forms.ValidationError("Give a name with at least one letter or digit.")
+        if Team.objects.filter(slug=slug).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(f"A team with the slug {slug!r} exists already.")
+        return slug
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+    def __init__(self, *args, team: Team, **kwargs) -> None:
+        self.team = team
+        super().__init__(*args, **kwargs)
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise forms.ValidationError(f"No portal user is called {username!r}.")
+        if Membership.objects.filter(team=self.team, user=user).exists():
+            raise forms.ValidationError(f"{username} is already a member of {self.team.name}.")
+        return user
+
+
+def validate_glob(pattern: str) -> None:
+    try:
+        re.compile(glob.to_regex(pattern))
+    except re.error as exc:
+        raise forms.ValidationError(f"{pattern!r} is not a valid glob ({exc}).") from None
+
+
+class GrantForm(forms.Form):
+    instance_glob = forms.CharField(max_length=200, initial="*", validators=[validate_glob], label="Instances")
+    project_glob = forms.CharField(max_length=200, initial="*", validators=[validate_glob], label="Projects")
+    app_glob = forms.CharField(max_length=200, initial="*", validators=[validate_glob], label="Applications")
+    actions = forms.MultipleChoiceField(
+        choices=Action.choices, widget=forms.CheckboxSelectMultiple, initial=[Action.VIEW], label="Actions"
+    )

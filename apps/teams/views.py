@@ -1,0 +1,146 @@
+"""Teams, members and grants. Platform admins manage them; members read their own teams."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from apps.access.guards import check_admin
+from apps.access.models import Grant
+from apps.access.rules import is_platform_admin
+from apps.audit.service import Outcome, record
+
+from .forms import GrantForm, MemberForm, TeamForm
+from .models import Membership, Team
+
+
+def team_list(request: HttpRequest) -> HttpResponse:
+    admin = is_platform_admin(request.user)
+    form = TeamForm(request.POST or None) if admin else None
+    if request.method == "POST":
+        check_admin(request)
+        if form.is_valid():
+            with transaction.atomic():
+                team = form.save()
+                record(request, action="create", outcome=Outcome.SUCCEEDED, kind="team", name=team.slug,
+                       team=team.slug, after=_team_snapshot(team))  # fmt: skip
+            messages.success(request, f"Created team {team.name}.")
+            return redirect("teams:detail", slug=team.slug)
+    teams = Team.objects.prefetch_related("grants", "memberships__user")
+    if not admin:
+        teams = teams.filter(memberships__user=request.user)
+    return render(request, "teams/list.html", {"teams": teams, "form": form, "admin": admin})
+
+
+def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    team = get_object_or_404(Team, slug=slug)
+    admin = is_platform_admin(request.user)
+    if not admin and not team.memberships.filter(user=request.user).exists():
+        raise Http404("No such team, or you are not in it.")
+    member_form, grant_form = MemberForm(team=team), GrantForm()
+    if request.method == "POST":
+        check_admin(request)
+        if "delete_team" in request.POST:
+            return _delete_team(request, team)
+        if "add_member" in request.POST:
+            member_form = MemberForm(request.POST, team=team)
+            if member_form.is_valid():
+                return _add_member(request, team, member_form)
+        elif "add_grant" in request.POST:
+            grant_form = GrantForm(request.POST)
+            if grant_form.is_valid():
+                return _add_grant(request, team, grant_form)
+        elif "remove_member" in request.POST or "delete_grant" in request.POST:
+            return _remove(request, team)
+        else:
+            messages.error(request, "Unknown action; nothing was changed.")
+            return redirect("teams:detail", slug=team.slug)
+    context = {
+        "team": team,
+        "admin": admin,
+        "memberships": team.memberships.select_related("user").order_by("user__username"),
+        "grants": team.grants.all(),
+        "member_form": member_form,
+        "grant_form": grant_form,
+    }
+    return render(request, "teams/detail.html", context)
+
+
+def _int(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
+def _team_snapshot(team: Team) -> dict:
+    return {"name": team.name, "slug": team.slug, "description": team.description}
+
+
+def _grant_snapshot(grant: Grant) -> dict:
+    return {
+        "team": grant.team.slug,
+        "instance_glob": grant.instance_glob,
+        "project_glob": grant.project_glob,
+        "app_glob": grant.app_glob,
+        "actions": list(grant.actions),
+    }
+
+
+def _add_member(request: HttpRequest, team: Team, form: MemberForm) -> HttpResponse:
+    user, role = form.cleaned_data["username"], form.cleaned_data["role"]
+    with transaction.atomic():
+        Membership.objects.create(team=team, user=user, role=role)
+        record(request, action="add_member", outcome=Outcome.SUCCEEDED, kind="team", name=team.slug, team=team.slug,
+               payload={"username": user.username, "role": role})  # fmt: skip
+    messages.success(request, f"Added {user.username} to {team.name}.")
+    return redirect("teams:detail", slug=team.slug)
+
+
+def _add_grant(request: HttpRequest, team: Team, form: GrantForm) -> HttpResponse:
+    data = form.cleaned_data
+    with transaction.atomic():
+        grant = Grant.objects.create(
+            team=team, instance_glob=data["instance_glob"], project_glob=data["project_glob"],
+            app_glob=data["app_glob"], actions=sorted(data["actions"]),
+        )  # fmt: skip
+        record(request, action="create", outcome=Outcome.SUCCEEDED, kind="grant", name=team.slug, team=team.slug,
+               after=_grant_snapshot(grant))  # fmt: skip
+    messages.success(request, f"Granted {', '.join(grant.actions)} to {team.name}.")
+    return redirect("teams:detail", slug=team.slug)
+
+
+def _remove(request: HttpRequest, team: Team) -> HttpResponse:
+    with transaction.atomic():
+        if "remove_member" in request.POST:
+            membership = team.memberships.select_related("user").filter(pk=_int(request.POST["remove_member"])).first()
+            if membership:
+                membership.delete()
+                record(request, action="remove_member", outcome=Outcome.SUCCEEDED, kind="team", name=team.slug,
+                       team=team.slug, payload={"username": membership.user.username})  # fmt: skip
+                messages.success(request, f"Removed {membership.user.username} from {team.name}.")
+        else:
+            grant = team.grants.filter(pk=_int(request.POST["delete_grant"])).first()
+            if grant:
+                before = _grant_snapshot(grant)
+                grant.delete()
+                record(request, action="delete", outcome=Outcome.SUCCEEDED, kind="grant", name=team.slug,
+                       team=team.slug, before=before)  # fmt: skip
+                messages.success(request, f"Deleted the grant of {', '.join(before['actions'])}.")
+    return redirect("teams:detail", slug=team.slug)
+
+
+def _delete_team(request: HttpRequest, team: Team) -> HttpResponse:
+    if request.POST.get("confirm_name") != team.slug:
+        messages.error(request, f"Type {team.slug} to confirm; nothing was deleted.")
+        return redirect("teams:detail", slug=team.slug)
+    with transaction.atomic():
+        before = {
+            **_team_snapshot(team),
+            "members": list(team.memberships.values_list("user__username", flat=True)),
+            "grants": [_grant_snapshot(g) for g in team.grants.all()],
+        }
+        team.delete()
+        record(request, action="delete", outcome=Outcome.SUCCEEDED, kind="team", name=before["slug"],
+               team=before["slug"], before=before)  # fmt: skip
+    messages.success(request, f"Deleted team {before['name']}, its memberships and grants.")
+    return redirect("teams:list")

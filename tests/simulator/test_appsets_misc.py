@@ -1,0 +1,148 @@
+"""ApplicationSets (generators, templates, CRUD, watch) plus list filtering and projection details."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .helpers import unique
+
+
+def appset(name: str, generators: list, go: bool = True, project: str = "default", **template) -> dict:
+    tmpl = {
+        "metadata": {"name": "{{.name}}-{{.path.basename}}" if go else "{{name}}-{{path.basename}}"},
+        "spec": {
+            "project": project,
+            "source": {
+                "repoURL": "https://github.com/acme/addons.git",
+                "targetRevision": "HEAD",
+                "path": "{{.path.path}}" if go else "{{path}}",
+            },
+            "destination": {
+                "server": "{{.server}}" if go else "{{server}}",
+                "namespace": "{{.path.basename}}" if go else "{{path.basename}}",
+            },
+        },
+    }
+    tmpl.update(template)
+    return {"metadata": {"name": name}, "spec": {"goTemplate": go, "generators": generators, "template": tmpl}}
+
+
+MATRIX = [
+    {
+        "matrix": {
+            "generators": [
+                {
+                    "git": {
+                        "repoURL": "https://github.com/acme/addons.git",
+                        "revision": "HEAD",
+                        "directories": [{"path": "cluster-addons/*"}],
+                    }
+                },
+                {"clusters": {"selector": {"matchLabels": {"env": "prod"}}}},
+            ]
+        }
+    }
+]
+
+
+@pytest.mark.parametrize("go", [True, False])
+def test_generate_matrix_git_clusters(admin, go):
+    r = admin.post("/api/v1/applicationsets/generate", {"applicationSet": appset("gen", MATRIX, go=go)})
+    assert r.status_code == 200, r.text
+    apps = r.json()["applications"]
+    names = sorted(a["metadata"]["name"] for a in apps)
+    assert names == ["prod-eu-cert-manager", "prod-eu-ingress-nginx"]
+    one = next(a for a in apps if a["metadata"]["name"] == "prod-eu-cert-manager")
+    assert one["spec"]["source"]["path"] == "cluster-addons/cert-manager"
+    assert one["spec"]["destination"] == {"server": "https://prod-eu.k8s.example.com:6443", "namespace": "cert-manager"}
+
+
+def test_generate_list_and_errors(admin):
+    gens = [
+        {
+            "list": {
+                "elements": [
+                    {"name": "a", "server": "https://kubernetes.default.svc", "path": {"path": "x/a", "basename": "a"}}
+                ]
+            }
+        }
+    ]
+    apps = admin.post("/api/v1/applicationsets/generate", {"applicationSet": appset("l", gens)}).json()["applications"]
+    assert [a["metadata"]["name"] for a in apps] == ["a-a"]
+    bad = appset("l", gens, project="{{.name}}")
+    r = admin.post("/api/v1/applicationsets/generate", {"applicationSet": bad})
+    assert r.status_code == 400 and "templated `project`" in r.json()["message"]
+    r = admin.post(
+        "/api/v1/applicationsets/generate",
+        {"applicationSet": appset("m", [{"merge": {"generators": [{"list": {"elements": []}}], "mergeKeys": ["x"]}}])},
+    )
+    assert r.status_code == 400 and "Merge requires two or more" in r.json()["message"]
+    missing = appset("k", [{"list": {"elements": [{"name": "a"}]}}])
+    missing["spec"]["goTemplateOptions"] = ["missingkey=error"]
+    r = admin.post("/api/v1/applicationsets/generate", {"applicationSet": missing})
+    assert r.status_code == 400 and "map has no entry" in r.json()["message"]
+
+
+def test_appset_crud(admin):
+    name = unique("set")
+    body = appset(name, MATRIX)
+    assert admin.post("/api/v1/applicationsets", body).status_code == 200
+    assert admin.post("/api/v1/applicationsets", body).status_code == 200
+    changed = json.loads(json.dumps(body))
+    changed["spec"]["goTemplateOptions"] = ["missingkey=error"]
+    r = admin.post("/api/v1/applicationsets", changed)
+    assert r.status_code == 400 and "upsert" in r.json()["message"]
+    assert admin.post("/api/v1/applicationsets", changed, params={"upsert": "true"}).status_code == 200
+    got = admin.get(f"/api/v1/applicationsets/{name}").json()
+    assert got["spec"]["goTemplateOptions"] == ["missingkey=error"] and got["metadata"]["generation"] == 2
+    assert name in [
+        a["metadata"]["name"]
+        for a in admin.get("/api/v1/applicationsets", params={"projects": "default"}).json()["items"]
+    ]
+    assert admin.delete(f"/api/v1/applicationsets/{name}").json() == {}
+    assert admin.get(f"/api/v1/applicationsets/{name}").status_code == 404
+
+
+def test_list_filters_and_fields(admin):
+    items = admin.get("/api/v1/applications").json()["items"]
+    assert [a["metadata"]["name"] for a in items] == sorted(a["metadata"]["name"] for a in items)
+    team = items[0]["metadata"]["labels"]["team"]
+    by_sel = admin.get("/api/v1/applications", params={"selector": f"team={team},env in (dev,prod)"}).json()["items"]
+    assert by_sel and all(
+        a["metadata"]["labels"]["team"] == team and a["metadata"]["labels"]["env"] in ("dev", "prod") for a in by_sel
+    )
+    projects = sorted({a["spec"]["project"] for a in items})[:2]
+    by_proj = admin.get("/api/v1/applications", params={"projects": projects}).json()["items"]
+    assert {a["spec"]["project"] for a in by_proj} == set(projects)
+    fields = "items.metadata.name,items.status.sync.status,items.status.health,items.spec.bogus"
+    proj = admin.get("/api/v1/applications", params={"fields": fields}).json()
+    assert set(proj) == {"metadata", "items"}
+    assert all(set(i) == {"metadata", "status"} and set(i["status"]) == {"sync", "health"} for i in proj["items"])
+    assert set(proj["items"][0]["status"]["sync"]) == {"status"}
+    assert admin.get("/api/v1/applications", params={"selector": "a in (b"}).status_code == 500
+    assert admin.get("/api/v1/applications", params={"limit": "1"}).json()["items"].__len__() == len(items)
+
+
+def test_certificates_and_gpg(admin):
+    import base64
+
+    data = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").decode()
+    r = admin.post(
+        "/api/v1/certificates", {"items": [{"serverName": "misc.example.com", "certType": "https", "certData": data}]}
+    )
+    assert r.status_code == 200 and len(r.json()["items"]) == 1
+    listed = admin.get("/api/v1/certificates", params={"hostNamePattern": "*.example.com", "certType": "https"}).json()[
+        "items"
+    ]
+    assert "misc.example.com" in [c["serverName"] for c in listed]
+    removed = admin.delete("/api/v1/certificates", params={"hostNamePattern": "misc.example.com"}).json()["items"]
+    assert [c["serverName"] for c in removed] == ["misc.example.com"]
+    r = admin.post(
+        "/api/v1/gpgkeys", {"keyData": "-----BEGIN PGP PUBLIC KEY BLOCK-----\nmisc\n-----END PGP PUBLIC KEY BLOCK-----"}
+    )
+    key_id = r.json()["created"]["items"][0]["keyID"]
+    assert admin.get(f"/api/v1/gpgkeys/{key_id}").status_code == 200
+    assert admin.delete("/api/v1/gpgkeys", params={"keyID": key_id}).status_code == 200
+    assert admin.get(f"/api/v1/gpgkeys/{key_id}").status_code == 404
