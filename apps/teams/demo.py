@@ -32,7 +32,7 @@ def seed_teams(member_password: str) -> list[tuple[str, str, str]]:
     )
     Membership.objects.get_or_create(team=team, user=dev)
     grant, created = Grant.objects.get_or_create(
-        team=team, instance_glob="sim-*", project_glob="payments", app_glob="payments-*",
+        team=team, instance_glob="*", project_glob="payments", app_glob="payments-*",
         defaults={"actions": DEMO_ACTIONS},
     )  # fmt: skip
     if created:

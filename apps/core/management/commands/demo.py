@@ -79,9 +79,13 @@ class Command(BaseCommand):
             for i in range(opts["instances"]):
                 wait_for_port(SIM_BASE_PORT + i)
             from apps.core.demo_data import seed_demo
+            from apps.simulator.management.commands.runsim import instance_name
 
             people = seed_demo(
-                [(f"sim-{i + 1}", f"http://127.0.0.1:{SIM_BASE_PORT + i}") for i in range(opts["instances"])],
+                [
+                    (instance_name(i, opts["instances"]), f"http://127.0.0.1:{SIM_BASE_PORT + i}")
+                    for i in range(opts["instances"])
+                ],
                 admin_password=secrets.token_urlsafe(12),
                 member_password=secrets.token_urlsafe(12),
             )

@@ -13,6 +13,11 @@ from apps.simulator.server import SimServer
 NAMES = ["argocd-east", "argocd-west", "argocd-central", "argocd-north", "argocd-south"]
 
 
+def instance_name(i: int, count: int) -> str:
+    """The name of the i-th of `count` simulated instances (the demo registers them under it)."""
+    return NAMES[i] if count > 1 and i < len(NAMES) else f"sim-{i + 1}"
+
+
 class Command(BaseCommand):
     help = "Run simulated Argo CD API servers (for the demo, benchmarks and manual testing)."
 
@@ -33,7 +38,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         servers = []
         for i in range(opts["instances"]):
-            name = NAMES[i] if opts["instances"] > 1 and i < len(NAMES) else f"sim-{i + 1}"
+            name = instance_name(i, opts["instances"])
             server = SimServer(
                 port=opts["port"] + i,
                 name=name,
