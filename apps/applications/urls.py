@@ -1,3 +1,17 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+app_name = "applications"
+
+urlpatterns = [
+    path("applications/new/", views.create, name="create"),
+    path("applications/<str:instance>/<str:name>/", views.detail, name="detail"),
+    path("applications/<str:instance>/<str:name>/sync/", views.sync, name="sync"),
+    path("applications/<str:instance>/<str:name>/rollback/", views.rollback, name="rollback"),
+    path("applications/<str:instance>/<str:name>/terminate/", views.terminate, name="terminate"),
+    path("applications/<str:instance>/<str:name>/resource/", views.resource, name="resource"),
+    path("applications/<str:instance>/<str:name>/edit/", views.edit, name="edit"),
+    path("applications/<str:instance>/<str:name>/delete/", views.delete, name="delete"),
+    path("applications/<str:instance>/<str:name>/logs/stream/", views.log_stream, name="log_stream"),
+]

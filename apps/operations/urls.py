@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+app_name = "operations"
+
+urlpatterns = [
+    path("operations/", views.operation_list, name="list"),
+    path("operations/bulk-sync/", views.bulk_sync, name="bulk_sync"),
+    path("operations/<int:pk>/", views.operation_detail, name="detail"),
+    path("operations/<int:pk>/card", views.operation_card, name="card"),
+]

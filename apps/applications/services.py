@@ -1,0 +1,397 @@
+"""Reading one application live and shaping Argo CD's answers for the detail page.
+
+Every view opens with `load()`: find the instance, fetch the app live (to learn its project), check `require()`.
+Argo CD errors surface as `ArgoCDError`; `argocd_errors` turns them into a readable page or fragment.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial, wraps
+from typing import Any
+
+import yaml
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from apps.access.guards import get_instance, require
+from apps.access.rules import can, instances_visible
+from apps.argocd import ArgoCDClient, Outcome, errors, fan_out
+from apps.argocd.errors import ArgoCDError
+from apps.instances.models import Instance
+
+JSON = dict[str, Any]
+
+SYNC_OPTIONS = [
+    ("CreateNamespace=true", "Create the namespace if missing"),
+    ("PruneLast=true", "Prune last"),
+    ("ApplyOutOfSyncOnly=true", "Apply out-of-sync resources only"),
+    ("ServerSideApply=true", "Server-side apply"),
+    ("Replace=true", "Replace instead of apply"),
+    ("Validate=false", "Skip schema validation"),
+    ("RespectIgnoreDifferences=true", "Respect ignoreDifferences"),
+]
+PRUNE_POLICIES = ["foreground", "background", "orphan"]
+MAX_ACTION_LOOKUPS = 50
+
+
+@dataclass
+class AppContext:
+    """What a view needs after `load()`: the instance, an open client and the live Application."""
+
+    instance: Instance
+    client: ArgoCDClient
+    app: JSON
+
+    @property
+    def name(self) -> str:
+        return self.app.get("metadata", {}).get("name", "")
+
+    @property
+    def namespace(self) -> str:
+        return self.app.get("metadata", {}).get("namespace", "")
+
+    @property
+    def project(self) -> str:
+        return self.app.get("spec", {}).get("project", "") or "default"
+
+    @property
+    def scope(self) -> dict[str, str]:
+        """Keyword arguments that pin later calls to this app's project (NotFound instead of PermissionDenied)."""
+        return {"project": self.project}
+
+
+def load(
+    request: HttpRequest, instance_name: str, app_name: str, action: str = "view", *, refresh: str | None = None
+) -> AppContext:
+    """Find the instance, read the app live and check `action` on it; 404 for unknown or invisible apps.
+
+    `refresh` ("normal" or "hard") asks Argo CD to reconcile first (it answers once that is done)."""
+    instance = get_instance(instance_name)
+    # Nobody without a grant on this instance learns anything about it, not even that it is down.
+    if not any(i.pk == instance.pk for i in instances_visible(request.user)):
+        raise Http404("Not found, or you may not see it.")
+    client = instance.client()
+    request._argocd_clients = [*getattr(request, "_argocd_clients", []), client]
+    try:
+        app = client.get_application(app_name, refresh=refresh if refresh in ("normal", "hard") else None)
+    except (errors.NotFound, errors.PermissionDenied) as exc:
+        # Argo CD answers PermissionDenied for a missing app when no project is given (NOTES §a).
+        raise Http404(f"No application {app_name!r} on {instance_name}.") from exc
+    ctx = AppContext(instance, client, app)
+    require(
+        request, action, instance, ctx.project, ctx.name, kind="application", name=ctx.name, namespace=ctx.namespace
+    )
+    return ctx
+
+
+ACTIONS = ("sync", "rollback", "terminate", "action", "logs", "edit", "delete")
+
+
+def permissions(request: HttpRequest, ctx: AppContext) -> dict[str, bool]:
+    """What the user may do on this app, to hide buttons they cannot use (the views still check each POST)."""
+    return {a: can(request.user, a, ctx.instance, ctx.project, ctx.name) for a in ACTIONS}
+
+
+def error_text(exc: ArgoCDError, instance: str = "") -> str:
+    """A sentence for a person: unreachable instances say so and invite a retry; otherwise Argo CD's words."""
+    if isinstance(exc, errors.Unavailable):
+        return f"{exc.instance or instance} is unavailable: {exc.detail} — try again"
+    if isinstance(exc, errors.BadResponse):
+        return f"{exc.instance or instance} answered something that is not Argo CD: {exc.detail} — try again"
+    return exc.detail or exc.message
+
+
+def argocd_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Render Argo CD failures as a message in the page (never a 500) and close the clients the view opened."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ArgoCDError as exc:
+            name = kwargs.get("instance", "")
+            status = 200 if request.htmx else (503 if exc.transient else 502)
+            template = "applications/error.html#message" if request.htmx else "applications/error.html"
+            context = {"message": error_text(exc, name), "instance": name, "app_name": kwargs.get("name", "")}
+            return render(request, template, context, status=status)
+        finally:
+            for client in getattr(request, "_argocd_clients", []):
+                if not getattr(client, "keep_open", False):
+                    client.close()
+
+    return wrapper
+
+
+def new_nonce() -> str:
+    return uuid.uuid4().hex
+
+
+def idempotency_key(request: HttpRequest, kind: str, nonce: str) -> str | None:
+    """A per-form key so a double submit starts one Operation; None when the nonce is not one of ours."""
+    try:
+        value = uuid.UUID(hex=nonce).hex
+    except (ValueError, TypeError):
+        return None
+    return f"{kind}:{request.user.pk}:{value}"[:64]
+
+
+# ---------------------------------------------------------------- summary
+
+
+def summary(app: JSON) -> JSON:
+    """The fields of the summary box, flattened so the template stays plain."""
+    meta, spec, status = app.get("metadata", {}), app.get("spec", {}), app.get("status", {})
+    sources = spec.get("sources") or ([spec["source"]] if spec.get("source") else [])
+    policy = spec.get("syncPolicy") or {}
+    op_state = status.get("operationState") or {}
+    return {
+        "name": meta.get("name", ""),
+        "namespace": meta.get("namespace", ""),
+        "project": spec.get("project", ""),
+        "labels": sorted((meta.get("labels") or {}).items()),
+        "annotations": sorted((meta.get("annotations") or {}).items()),
+        "sources": sources,
+        "destination": spec.get("destination") or {},
+        "sync_status": (status.get("sync") or {}).get("status", "Unknown"),
+        "sync_revision": (status.get("sync") or {}).get("revision", ""),
+        "health_status": (status.get("health") or {}).get("status", "Unknown"),
+        "health_message": (status.get("health") or {}).get("message", ""),
+        "operation_state": op_state,
+        "operation_running": bool(app.get("operation")) or op_state.get("phase") in ("Running", "Terminating"),
+        "conditions": status.get("conditions") or [],
+        "automated": policy.get("automated"),
+        "sync_options": policy.get("syncOptions") or [],
+        "retry": policy.get("retry"),
+        "images": (status.get("summary") or {}).get("images") or [],
+        "external_urls": (status.get("summary") or {}).get("externalURLs") or [],
+        "resources": status.get("resources") or [],
+        "reconciled_at": status.get("reconciledAt", ""),
+    }
+
+
+def resource_key(res: JSON) -> str:
+    """A stable form value for one resource: group/kind/namespace/name (group empty for the core group)."""
+    return "/".join([res.get("group", ""), res.get("kind", ""), res.get("namespace", ""), res.get("name", "")])
+
+
+def parse_resource_key(key: str) -> JSON | None:
+    parts = key.split("/")
+    if len(parts) != 4 or not parts[1] or not parts[3]:
+        return None
+    return {"group": parts[0], "kind": parts[1], "namespace": parts[2], "name": parts[3]}
+
+
+# ---------------------------------------------------------------- tabs
+
+
+def tree_context(ctx: AppContext, request: HttpRequest) -> JSON:
+    tree = ctx.client.get_resource_tree(ctx.name, **ctx.scope)
+    return {"roots": nest(tree.get("nodes") or []), "orphans": tree.get("orphanedNodes") or []}
+
+
+def nest(nodes: list[JSON]) -> list[JSON]:
+    """Turn the flat node list into `{"node", "children"}` trees using parentRefs uids (first parent wins)."""
+    by_uid = {n["uid"]: n for n in nodes if n.get("uid")}
+    children: dict[str, list[JSON]] = defaultdict(list)
+    roots = []
+    for node in nodes:
+        parents = [p.get("uid") for p in node.get("parentRefs") or [] if p.get("uid") in by_uid]
+        if parents and parents[0] != node.get("uid"):
+            children[parents[0]].append(node)
+        else:
+            roots.append(node)
+
+    def build(node: JSON, seen: frozenset[str]) -> JSON:
+        uid = node.get("uid", "")
+        kids = [] if uid in seen else children.get(uid, [])
+        return {"node": node, "children": [build(k, seen | {uid}) for k in kids]}
+
+    return [build(n, frozenset()) for n in roots]
+
+
+def _state(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _yaml(obj: Any) -> list[str]:
+    if obj is None:
+        return []
+    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False).splitlines()
+
+
+def diff_lines(before: list[str], after: list[str], a: str = "live", b: str = "desired") -> list[JSON]:
+    """A unified diff as `{"text", "cls"}` rows (cls add/del/hunk/""); autoescaped by the template."""
+    rows = []
+    for line in difflib.unified_diff(before, after, a, b, lineterm=""):
+        if line.startswith(("+++", "---")):
+            cls = "file"
+        elif line.startswith("+"):
+            cls = "add"
+        elif line.startswith("-"):
+            cls = "del"
+        elif line.startswith("@@"):
+            cls = "hunk"
+        else:
+            cls = ""
+        rows.append({"text": line, "cls": cls})
+    return rows
+
+
+def resources_context(ctx: AppContext, request: HttpRequest) -> JSON:
+    items = []
+    for res in ctx.client.get_managed_resources(ctx.name, **ctx.scope):
+        live = _state(res.get("normalizedLiveState")) or _state(res.get("liveState"))
+        desired = _state(res.get("predictedLiveState")) or _state(res.get("targetState"))
+        lines = diff_lines(_yaml(live), _yaml(desired))
+        items.append(
+            {
+                "res": res,
+                "diff": lines,
+                "changed": bool(lines),
+                "missing_live": live is None,
+                "missing_desired": desired is None,
+            }
+        )
+    items.sort(key=lambda i: (not i["changed"], i["res"].get("kind", ""), i["res"].get("name", "")))
+    return {"managed": items, "changed_count": sum(1 for i in items if i["changed"])}
+
+
+def history_context(ctx: AppContext, request: HttpRequest) -> JSON:
+    history = list(reversed((ctx.app.get("status") or {}).get("history") or []))
+    calls = {}
+    for entry in history:
+        revision = entry.get("revision") or next(iter(entry.get("revisions") or []), "")
+        if revision:
+            calls[entry.get("id")] = partial(ctx.client.get_revision_metadata, ctx.name, revision, **ctx.scope)
+    outcomes = fan_out(calls, max_workers=6, deadline=8.0)
+    rows = []
+    for entry in history:
+        outcome = outcomes.get(entry.get("id"))
+        rows.append(
+            {
+                "entry": entry,
+                "revision": entry.get("revision") or ", ".join(entry.get("revisions") or []),
+                "meta": outcome.value if outcome and outcome.ok else None,
+                "meta_error": error_text(outcome.error) if outcome and not outcome.ok else "",
+                "source": entry.get("source") or next(iter(entry.get("sources") or []), {}),
+                "nonce": new_nonce(),
+            }
+        )
+    automated = bool(((ctx.app.get("spec") or {}).get("syncPolicy") or {}).get("automated"))
+    return {"history": rows, "automated": automated}
+
+
+def events_context(ctx: AppContext, request: HttpRequest) -> JSON:
+    items = list(ctx.client.list_application_events(ctx.name, **ctx.scope))
+    items.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "", reverse=True)
+    return {"events": items}
+
+
+def clamp_int(value: Any, default: int, low: int, high: int) -> int:
+    """An int from a query parameter, kept within [low, high]; `default` when it is not a number."""
+    try:
+        return max(low, min(high, int(value)))
+    except (TypeError, ValueError):
+        return default
+
+
+def pods_of(client: ArgoCDClient, ctx: AppContext) -> list[JSON]:
+    tree = client.get_resource_tree(ctx.name, **ctx.scope)
+    return [n for n in tree.get("nodes") or [] if n.get("kind") == "Pod" and not n.get("group")]
+
+
+def logs_context(ctx: AppContext, request: HttpRequest) -> JSON:
+    pods = pods_of(ctx.client, ctx)
+    chosen = request.GET.get("pod", "")
+    pod = next((p for p in pods if p.get("name") == chosen), pods[0] if pods else None)
+    tail = clamp_int(request.GET.get("tail"), 100, 1, 5000)
+    container = request.GET.get("container", "")
+    data: JSON = {"pods": pods, "pod": pod, "tail": tail, "container": container, "containers": [], "lines": []}
+    data["follow"] = request.GET.get("follow") == "1"
+    if pod is None:
+        return data
+    try:
+        manifest = ctx.client.get_resource(
+            ctx.name, namespace=pod.get("namespace"), resource_name=pod["name"], version="v1", kind="Pod", **ctx.scope
+        )
+        data["containers"] = [c.get("name", "") for c in (manifest.get("spec") or {}).get("containers") or []]
+    except ArgoCDError:
+        pass  # the container list is a convenience; the free-text field still works
+    if container and data["containers"] and container not in data["containers"]:
+        container = data["container"] = ""
+    if not data["follow"]:
+        with ctx.client.application_logs(
+            ctx.name,
+            pod_name=pod["name"],
+            kind="Pod",  # same as podName in Argo CD; the simulator only honours this form (/tmp/sim-issues.md)
+            resource_name=pod["name"],
+            namespace=pod.get("namespace"),
+            container=container or None,
+            tail_lines=tail,
+            **ctx.scope,
+        ) as stream:
+            data["lines"] = [entry.get("content", "") for entry in stream]
+    return data
+
+
+def actions_context(ctx: AppContext, request: HttpRequest) -> JSON:
+    resources = [r for r in (ctx.app.get("status") or {}).get("resources") or [] if not r.get("hook")]
+
+    def actions_for(res: JSON) -> list[JSON]:
+        return ctx.client.list_resource_actions(
+            ctx.name,
+            namespace=res.get("namespace") or None,
+            resource_name=res["name"],
+            version=res.get("version", "v1"),
+            kind=res["kind"],
+            group=res.get("group") or None,
+            **ctx.scope,
+        )
+
+    # One call per resource: bound it so a huge app cannot turn this tab into hundreds of requests.
+    asked = resources[:MAX_ACTION_LOOKUPS]
+    outcomes = fan_out({i: partial(actions_for, r) for i, r in enumerate(asked)}, max_workers=6, deadline=8.0)
+    rows = []
+    for i, res in enumerate(resources):
+        outcome = outcomes.get(i) or Outcome(ok=False, error=errors.ArgoCDError("actions not looked up (too many)"))
+        actions = sorted(outcome.value or [], key=lambda a: a.get("name", "")) if outcome.ok else []
+        rows.append(
+            {
+                "res": res,
+                "actions": actions,
+                "error": "" if outcome.ok else error_text(outcome.error),
+                "dom": f"r{i}",
+            }
+        )
+    return {"rows": rows}
+
+
+def windows_context(ctx: AppContext, request: HttpRequest) -> JSON:
+    doc = ctx.client.get_application_syncwindows(ctx.name, **ctx.scope)
+    return {
+        "active_windows": doc.get("activeWindows") or [],
+        "assigned_windows": doc.get("assignedWindows") or [],
+        "can_sync": doc.get("canSync", True),
+    }
+
+
+TABS: dict[str, tuple[str, Callable[[AppContext, HttpRequest], JSON]]] = {
+    "tree": ("Resource tree", tree_context),
+    "diff": ("Diff", resources_context),
+    "history": ("History", history_context),
+    "events": ("Events", events_context),
+    "logs": ("Logs", logs_context),
+    "actions": ("Resources & actions", actions_context),
+    "windows": ("Sync windows", windows_context),
+}

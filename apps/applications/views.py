@@ -1,0 +1,433 @@
+"""Application pages: detail with lazy tabs, sync / rollback / terminate, resource actions, create, edit, delete.
+
+Each view opens with `load()` (instance, live app, permission) and lets `argocd_errors` render Argo CD failures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import yaml
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.access.guards import get_instance, require
+from apps.access.rules import instances_visible
+from apps.argocd.errors import ArgoCDError
+from apps.audit.service import Outcome, record
+
+from . import services
+from .forms import CreateForm, CreateYamlForm, DeleteForm, EditForm, PatchForm, ResourceForm, RollbackForm, SyncForm
+from .services import TABS, AppContext, argocd_errors, error_text, load
+
+LOG_FOLLOW_MAX_SECONDS = 600
+
+
+def _detail_url(ctx: AppContext, tab: str = "") -> str:
+    url = reverse("applications:detail", args=[ctx.instance.name, ctx.name])
+    return f"{url}?tab={tab}" if tab else url
+
+
+def _operation_url(op: Any) -> str:
+    try:
+        return reverse("operations:detail", args=[op.pk])
+    except NoReverseMatch:
+        return f"/operations/{op.pk}/"
+
+
+def _answer(
+    request: HttpRequest, ctx: AppContext, *, op: Any = None, error: str = "", tab: str = "", nonce_id: str = ""
+) -> HttpResponse:
+    """After a POST: HTMX gets the Operation card or the message in place; a plain POST is redirected.
+
+    `nonce_id` names the form's nonce input: the card swaps in a fresh one (out of band) so the same form, still
+    on the page, can start a *new* operation later while a double submit of this one stays a single operation.
+    """
+    if request.htmx:
+        if op is not None:
+            data = {"op": op, "nonce_id": nonce_id, "nonce": services.new_nonce()}
+            return render(request, "applications/operation.html", data)
+        return render(request, "applications/error.html#message", {"message": error})
+    if op is not None:
+        return redirect(_operation_url(op))
+    messages.error(request, error)
+    return redirect(_detail_url(ctx, tab))
+
+
+@require_GET
+@argocd_errors
+def detail(request: HttpRequest, instance: str, name: str) -> HttpResponse:
+    tab = request.GET.get("tab", "")
+    tab = tab if tab in TABS else ""
+    refresh = None if request.htmx else request.GET.get("refresh")
+    ctx = load(request, instance, name, "logs" if tab == "logs" else "view", refresh=refresh)
+    data = _tab_data(request, ctx, tab)
+    if request.htmx and tab:
+        return render(request, "applications/detail.html#tab", data)
+    app_summary = services.summary(ctx.app)
+    data.update(
+        summary=app_summary,
+        sync_form=SyncForm(resources=app_summary["resources"]),
+        tabs=[(key, label) for key, (label, _) in TABS.items()],
+        terminate_nonce=services.new_nonce(),
+    )
+    return render(request, "applications/detail.html", data)
+
+
+def _tab_data(request: HttpRequest, ctx: AppContext, tab: str, **extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"ctx": ctx, "instance": ctx.instance, "app": ctx.app, "tab": tab, **extra}
+    data["may"] = services.permissions(request, ctx)
+    if tab:
+        data["tab_template"] = f"applications/tabs/{tab}.html"
+        try:
+            data.update(TABS[tab][1](ctx, request))
+        except ArgoCDError as exc:
+            data["tab_error"] = error_text(exc, ctx.instance.name)
+    return data
+
+
+@require_http_methods(["GET", "POST"])
+@argocd_errors
+def sync(request: HttpRequest, instance: str, name: str) -> HttpResponse:
+    ctx = load(request, instance, name, "view" if request.method == "GET" else "sync")
+    resources = services.summary(ctx.app)["resources"]
+    form = SyncForm(request.POST or None, resources=resources)
+    if request.method == "POST":
+        if form.is_valid():
+            key = services.idempotency_key(request, "sync", form.cleaned_data["nonce"])
+            op = _start(request, ctx, "sync", form.params(), key)
+            return _answer(request, ctx, op=op, nonce_id="id_nonce")
+        if request.htmx:  # the form sits in a dialog that closes on answer: say what was wrong next to the card area
+            problems = "; ".join(
+                f"{form[f].label if f in form.fields else 'Form'}: {' '.join(e)}" for f, e in form.errors.items()
+            )
+            return _answer(request, ctx, error=f"Sync not started — {problems}")
+    return render(request, "applications/sync.html", {"ctx": ctx, "sync_form": form})
+
+
+def _start(request: HttpRequest, ctx: AppContext, kind: str, params: dict, key: str | None) -> Any:
+    from apps.operations.services import start_operation
+
+    return start_operation(
+        request,
+        kind=kind,
+        instance=ctx.instance,
+        project=ctx.project,
+        target=ctx.name,
+        params=params,
+        idempotency_key=key,
+    )
+
+
+@require_POST
+@argocd_errors
+def rollback(request: HttpRequest, instance: str, name: str) -> HttpResponse:
+    ctx = load(request, instance, name, "rollback")
+    form = RollbackForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, ctx, error="Pick a history entry to roll back to.", tab="history")
+    d = form.cleaned_data
+    params = {"id": d["id"], "prune": d["prune"], "dryRun": d["dry_run"]}
+    error = ""
+    if ((ctx.app.get("spec") or {}).get("syncPolicy") or {}).get("automated"):
+        error = f"{ctx.name} has automated sync on: Argo CD refuses a rollback until you turn it off (Edit the spec)."
+    elif d["id"] not in [h.get("id") for h in (ctx.app.get("status") or {}).get("history") or []]:
+        error = f"{ctx.name} has no deployment with id {d['id']} in its history."
+    if error:
+        _audit(request, ctx, "rollback", Outcome.FAILED, payload=params, error=error)
+        return _answer(request, ctx, error=error, tab="history")
+    op = _start(request, ctx, "rollback", params, services.idempotency_key(request, "rollback", d["nonce"]))
+    return _answer(request, ctx, op=op, nonce_id=f"rollback-nonce-{d['id']}")
+
+
+@require_POST
+@argocd_errors
+def terminate(request: HttpRequest, instance: str, name: str) -> HttpResponse:
+    ctx = load(request, instance, name, "terminate")
+    key = services.idempotency_key(request, "terminate", request.POST.get("nonce", ""))
+    return _answer(request, ctx, op=_start(request, ctx, "terminate", {}, key), nonce_id="terminate-nonce")
+
+
+def _audit(request: HttpRequest, ctx: AppContext, action: str, outcome: str, **kw: Any) -> None:
+    record(
+        request,
+        action=action,
+        outcome=outcome,
+        instance=ctx.instance.name,
+        kind="application",
+        project=ctx.project,
+        namespace=ctx.namespace,
+        name=ctx.name,
+        **kw,
+    )
+
+
+@require_POST
+@argocd_errors
+def resource(request: HttpRequest, instance: str, name: str) -> HttpResponse:
+    """Run a resource action or delete a live resource (dispatch on the submit button's name)."""
+    deleting = "delete_resource" in request.POST
+    ctx = load(request, instance, name, "delete" if deleting else "action")
+    form = ResourceForm(request.POST)
+    if not form.is_valid() or not (deleting or form.cleaned_data["action"]):
+        return _actions_answer(request, ctx, error="The resource or the action is missing.")
+    target, d = form.target(), form.cleaned_data
+    label = f"{d['kind']} {d['resource_name']}"
+    params = {k[6:]: v for k, v in request.POST.items() if k.startswith("param_") and v != ""}
+    payload = {"resource": target, **({"orphan": d["orphan"], "force": d["force"]} if deleting else {})}
+    if not deleting:
+        payload.update(action=d["action"], parameters=params)
+    try:
+        if deleting:
+            ctx.client.delete_resource(ctx.name, **target, orphan=d["orphan"], force=d["force"], **ctx.scope)
+            notice = f"Deleted {label}."
+        else:
+            ctx.client.run_resource_action(ctx.name, d["action"], **target, parameters=params or None, **ctx.scope)
+            notice = f"Ran {d['action']} on {label}."
+    except ArgoCDError as exc:
+        what = "delete_resource" if deleting else "action"
+        _audit(request, ctx, what, Outcome.FAILED, payload=payload, error=exc.message)
+        return _actions_answer(request, ctx, error=error_text(exc, instance))
+    _audit(request, ctx, "delete_resource" if deleting else "action", Outcome.SUCCEEDED, payload=payload)
+    return _actions_answer(request, ctx, notice=notice)
+
+
+def _actions_answer(request: HttpRequest, ctx: AppContext, *, notice: str = "", error: str = "") -> HttpResponse:
+    if request.htmx:
+        data = _tab_data(request, ctx, "actions", notice=notice, error=error)
+        return render(request, "applications/detail.html#tab", data)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    return redirect(_detail_url(ctx, "actions"))
+
+
+def editable(app: dict) -> dict:
+    """The part of an Application a person edits: metadata that Argo CD lets you change, and the spec."""
+    meta = app.get("metadata") or {}
+    keep = {k: meta[k] for k in ("name", "namespace", "labels", "annotations", "finalizers") if meta.get(k)}
+    return {"metadata": keep, "spec": app.get("spec") or {}}
+
+
+def dump(doc: Any, fmt: str = "yaml") -> str:
+    if fmt == "json":
+        return json.dumps(doc, indent=2, sort_keys=True)
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+
+
+@require_http_methods(["GET", "POST"])
+@argocd_errors
+def edit(request: HttpRequest, instance: str, name: str) -> HttpResponse:
+    ctx = load(request, instance, name, "view" if request.method == "GET" else "edit")
+    current = editable(ctx.app)
+    data: dict[str, Any] = {"ctx": ctx, "diff": None, "may": services.permissions(request, ctx)}
+    fmt = request.POST.get("format", request.GET.get("format", "yaml"))
+    edit_form = EditForm(initial={"document": dump(current, fmt), "format": fmt})
+    patch_form = PatchForm()
+    if "apply_patch" in request.POST:
+        patch_form = PatchForm(request.POST)
+        if patch_form.is_valid() and _apply_patch(request, ctx, patch_form, current):
+            return redirect(_detail_url(ctx))
+    elif request.method == "POST":
+        edit_form = EditForm(request.POST)
+        if edit_form.is_valid():
+            new = edit_form.cleaned_data["parsed"]
+            data["diff"] = services.diff_lines(
+                dump(current).splitlines(), dump(editable(new)).splitlines(), "current", "new"
+            )
+            if "apply" in request.POST and _apply_edit(request, ctx, edit_form, current, new):
+                return redirect(_detail_url(ctx))
+    data.update(edit_form=edit_form, patch_form=patch_form)
+    template = "applications/edit.html#forms" if request.htmx else "applications/edit.html"
+    return render(request, template, data)
+
+
+def _project_guard(request: HttpRequest, ctx: AppContext, new_project: Any) -> None:
+    """Moving an app to another project needs `edit` there too, or the edit is a way out of one's grants."""
+    if isinstance(new_project, str) and new_project and new_project != ctx.project:
+        require(request, "edit", ctx.instance, new_project, ctx.name, kind="application", name=ctx.name)
+
+
+def _apply_edit(request: HttpRequest, ctx: AppContext, form: EditForm, current: dict, new: dict) -> bool:
+    meta = new.get("metadata") or {}
+    if meta.get("name", ctx.name) != ctx.name or meta.get("namespace", ctx.namespace) != ctx.namespace:
+        form.add_error(None, "Renaming or moving an application is not possible; create a new one instead.")
+        return False
+    _project_guard(request, ctx, new["spec"].get("project"))
+    body = {
+        "metadata": {**editable(new)["metadata"], "name": ctx.name, "namespace": ctx.namespace},
+        "spec": new["spec"],
+    }
+    try:
+        result = ctx.client.update_application(body)
+    except ArgoCDError as exc:
+        _audit(request, ctx, "edit", Outcome.FAILED, before=current, after=editable(body), error=exc.message)
+        form.add_error(None, error_text(exc, ctx.instance.name))
+        return False
+    _audit(request, ctx, "edit", Outcome.SUCCEEDED, before=current, after=editable(result))
+    messages.success(request, f"Updated {ctx.name}.")
+    return True
+
+
+def _patched_project(patch: Any, patch_type: str) -> Any:
+    """The project a patch would set, if it touches it (checked before sending, see _project_guard)."""
+    if patch_type == "merge":
+        return ((patch.get("spec") or {}) if isinstance(patch.get("spec"), dict) else {}).get("project")
+    for op in patch:
+        value = op.get("value")
+        if op.get("path") == "/spec/project":
+            return value
+        if op.get("path") in ("/spec", "") and isinstance(value, dict):
+            return (value.get("spec", value) or {}).get("project")
+    return None
+
+
+def _apply_patch(request: HttpRequest, ctx: AppContext, form: PatchForm, current: dict) -> bool:
+    patch, patch_type = form.cleaned_data["parsed"], form.cleaned_data["patch_type"]
+    _project_guard(request, ctx, _patched_project(patch, patch_type))
+    payload = {"patchType": patch_type, "patch": patch}
+    try:
+        result = ctx.client.patch_application(ctx.name, patch, patch_type=patch_type, **ctx.scope)
+    except ArgoCDError as exc:
+        _audit(request, ctx, "edit", Outcome.FAILED, payload=payload, before=current, error=exc.message)
+        form.add_error(None, error_text(exc, ctx.instance.name))
+        return False
+    _audit(request, ctx, "edit", Outcome.SUCCEEDED, payload=payload, before=current, after=editable(result))
+    messages.success(request, f"Patched {ctx.name}.")
+    return True
+
+
+@require_POST
+@argocd_errors
+def delete(request: HttpRequest, instance: str, name: str) -> HttpResponse:
+    ctx = load(request, instance, name, "delete")
+    form = DeleteForm(request.POST)
+    if not form.is_valid() or form.cleaned_data["confirm_name"] != ctx.name:
+        messages.error(request, f"Type the application's name ({ctx.name}) to delete it; nothing was deleted.")
+        return redirect(_detail_url(ctx))
+    cascade = form.cleaned_data["cascade"]
+    # Argo CD refuses a propagation policy without cascade.
+    policy = (form.cleaned_data["propagation_policy"] or None) if cascade else None
+    payload = {"cascade": cascade, "propagationPolicy": policy}
+    try:
+        ctx.client.delete_application(ctx.name, cascade=cascade, propagation_policy=policy, **ctx.scope)
+    except ArgoCDError as exc:
+        _audit(request, ctx, "delete", Outcome.FAILED, payload=payload, before=editable(ctx.app), error=exc.message)
+        messages.error(request, error_text(exc, instance))
+        return redirect(_detail_url(ctx))
+    _audit(request, ctx, "delete", Outcome.SUCCEEDED, payload=payload, before=editable(ctx.app))
+    messages.success(request, f"Deleting {ctx.name} on {instance}{' with its resources' if cascade else ''}.")
+    try:
+        return redirect(reverse("index:list"))
+    except NoReverseMatch:
+        return redirect("/applications/")
+
+
+@require_http_methods(["GET", "POST"])
+@argocd_errors
+def create(request: HttpRequest) -> HttpResponse:
+    visible = instances_visible(request.user)
+    chosen = request.GET.get("instance") or request.POST.get("instance", "")
+    if not chosen:
+        return render(request, "applications/create.html", {"instances": visible})
+    instance = get_instance(chosen)
+    if not any(i.pk == instance.pk for i in visible):
+        return render(request, "applications/create.html", {"instances": visible}, status=404)
+    with instance.client() as client:
+        projects = sorted(p["metadata"]["name"] for p in client.list_projects())
+        yaml_mode = "create_yaml" in request.POST
+        form = CreateForm(None if yaml_mode else (request.POST or None), projects=projects)
+        yaml_form = CreateYamlForm(request.POST if yaml_mode else None, initial={"document": _yaml_template(projects)})
+        active = yaml_form if yaml_mode else form
+        if request.method == "POST" and active.is_valid():
+            app = active.cleaned_data["document"] if yaml_mode else active.application()
+            created = _create(request, instance, client, app, active)
+            if created:
+                return redirect(reverse("applications:detail", args=[instance.name, created]))
+    data = {"instance": instance, "instances": visible, "form": form, "yaml_form": yaml_form, "yaml_mode": yaml_mode}
+    return render(request, "applications/create.html", data, status=200 if request.method == "GET" else 422)
+
+
+def _create(request: HttpRequest, instance: Any, client: Any, app: dict, form: Any) -> str:
+    meta, spec = app["metadata"], app["spec"]
+    project, name = spec.get("project") or "default", meta["name"]
+    require(request, "create", instance, project, name, kind="application", name=name)
+    audit = {"instance": instance.name, "kind": "application", "project": project, "name": name}
+    audit["namespace"] = meta.get("namespace", "")
+    try:
+        result = client.create_application(app, upsert=False, validate=True)
+    except ArgoCDError as exc:
+        record(request, action="create", outcome=Outcome.FAILED, payload=app, error=exc.message, **audit)
+        form.add_error(None, error_text(exc, instance.name))
+        return ""
+    record(request, action="create", outcome=Outcome.SUCCEEDED, after=editable(result), **audit)
+    messages.success(request, f"Created {name} on {instance.name}.")
+    return result.get("metadata", {}).get("name", name)
+
+
+def _yaml_template(projects: list[str]) -> str:
+    example = {
+        "metadata": {"name": "my-app", "namespace": "argocd", "labels": {"team": "example"}},
+        "spec": {
+            "project": projects[0] if projects else "default",
+            "source": {"repoURL": "https://github.com/org/repo.git", "path": "deploy", "targetRevision": "HEAD"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "my-app"},
+            "syncPolicy": {"syncOptions": ["CreateNamespace=true"]},
+        },
+    }
+    return dump(example)
+
+
+@require_GET
+@argocd_errors
+def log_stream(request: HttpRequest, instance: str, name: str) -> HttpResponse:
+    """Server-sent events fed by Argo CD's follow=true log stream; ends when the browser goes away."""
+    ctx = load(request, instance, name, "logs")
+    pod = request.GET.get("pod", "")
+    pods = services.pods_of(ctx.client, ctx)
+    node = next((p for p in pods if p.get("name") == pod), None)
+    if node is None:
+        return HttpResponse("Pick one of the application's pods.", status=400, content_type="text/plain")
+    stream = ctx.client.application_logs(
+        ctx.name,
+        pod_name=pod,
+        kind="Pod",  # same as podName in Argo CD; the simulator only honours this form
+        resource_name=pod,
+        namespace=node.get("namespace"),
+        container=request.GET.get("container") or None,
+        tail_lines=services.clamp_int(request.GET.get("tail"), 100, 1, 5000),
+        follow=True,
+        read_timeout=60,
+        **ctx.scope,
+    )
+    ctx.client.keep_open = True  # the generator below owns it now
+    response = StreamingHttpResponse(_sse(stream, ctx.client), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # let nginx pass each event through at once
+    return response
+
+
+def _sse(stream: Any, client: Any):
+    """Frames for EventSource. A closed browser connection makes the server close this generator (GeneratorExit
+    at a yield), and the finally closes the upstream Argo CD stream with it."""
+    started = time.monotonic()
+    reason = "the log stream ended"
+    try:
+        yield ": connected\n\n"
+        for entry in stream:
+            yield f"data: {json.dumps({'content': entry.get('content', ''), 'pod': entry.get('podName', '')})}\n\n"
+            if time.monotonic() - started > LOG_FOLLOW_MAX_SECONDS:
+                reason = "stopped following after 10 minutes"
+                break
+    except ArgoCDError as exc:
+        reason = error_text(exc)
+    finally:
+        stream.close()
+        client.close()
+    yield f"event: end\ndata: {json.dumps(reason)}\n\n"

@@ -1,0 +1,353 @@
+"""What each kind of operation does in the worker: a registry of runners, and the Argo CD ones.
+
+A runner gets the claimed, RUNNING Operation. It reports progress with `update(op, ...)` (which also
+beats the heartbeat the reaper watches), returns normally on success, and raises `OperationFailed`
+(or any exception, whose message is shown) on failure. Other apps register theirs with
+`@runner(Operation.Kind.X)` in a module their AppConfig.ready() imports.
+
+The Argo CD runners re-derive everything from `status.operationState`, so a re-run after a dead
+worker follows the operation Argo CD already has instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.utils import timezone
+
+from apps.argocd import errors
+
+from .models import Operation
+
+POLL_SECONDS = 0.5
+UNAVAILABLE_GRACE_SECONDS = 10.0  # Argo CD unreachable this long in a row ⇒ the operation fails
+POLL_READ_TIMEOUT = 10.0  # below the reaper's staleness threshold, so a hung call never looks like a dead worker
+FINAL_PHASES = ("Succeeded", "Failed", "Error")
+TERMINATED_MESSAGE = "Operation terminated"
+INFO_USER, INFO_AUDIT, INFO_OPERATION = "portal-user", "portal-audit-event", "portal-operation"
+
+Runner = Callable[[Operation], None]
+RUNNERS: dict[str, Runner] = {}
+
+
+class OperationFailed(Exception):
+    """The operation ended without success; the message is shown to people and audited."""
+
+
+class OperationCancelled(OperationFailed):
+    """Argo CD terminated the operation (somebody pressed terminate)."""
+
+
+class Lost(Exception):
+    """Another worker took this operation over (the reaper thought we were dead): stop quietly."""
+
+
+def runner(kind: str) -> Callable[[Runner], Runner]:
+    def register(fn: Runner) -> Runner:
+        RUNNERS[kind] = fn
+        return fn
+
+    return register
+
+
+def update(op: Operation, **fields: Any) -> None:
+    """Save progress fields and the heartbeat, only while this attempt still owns the operation."""
+    fields["heartbeat_at"] = timezone.now()
+    changed = Operation.objects.filter(pk=op.pk, state=Operation.State.RUNNING, attempts=op.attempts).update(**fields)
+    if not changed:
+        raise Lost(f"operation {op.pk} attempt {op.attempts} was taken over")
+    for key, value in fields.items():
+        setattr(op, key, value)
+
+
+# ---------------------------------------------------------------- Argo CD operations
+
+
+def _client(op: Operation):
+    if op.instance is None or not op.instance.enabled:
+        raise OperationFailed(f"Instance {op.instance_name or '?'} is not registered or is disabled.")
+    return op.instance.client(read_timeout=POLL_READ_TIMEOUT, retries=1)
+
+
+def _scope(op: Operation) -> dict[str, Any]:
+    scope: dict[str, Any] = {}
+    if op.params.get("appNamespace"):
+        scope["app_namespace"] = op.params["appNamespace"]
+    return scope
+
+
+def _get_app(op: Operation, client) -> dict:
+    # With the project Argo CD answers a missing app with NotFound rather than PermissionDenied.
+    return client.get_application(op.target, project=op.project or None, **_scope(op))
+
+
+def _unavailable(op: Operation, exc: errors.ArgoCDError) -> OperationFailed:
+    return OperationFailed(f"{op.instance_name} is unavailable: {exc.detail}")
+
+
+def _call(op: Operation, fn: Callable[[], Any]) -> Any:
+    """One request that starts something; Argo CD's refusal becomes the operation's error."""
+    try:
+        return fn()
+    except errors.Unavailable as exc:
+        raise _unavailable(op, exc) from exc
+    except errors.ArgoCDError as exc:
+        raise OperationFailed(exc.message) from exc
+
+
+def _infos(op: Operation) -> list[dict[str, str]]:
+    from .services import started_event
+
+    event = started_event(op)
+    user = op.requested_by.get_username() if op.requested_by else ""
+    return [
+        {"name": INFO_USER, "value": user},
+        {"name": INFO_AUDIT, "value": str(event.pk if event else "")},
+        {"name": INFO_OPERATION, "value": str(op.pk)},
+    ]
+
+
+def is_ours(operation: dict | None, op: Operation) -> bool:
+    """Whether an Argo CD `operation` carries our `portal-operation` info."""
+    infos = (operation or {}).get("info") or []
+    return any(i.get("name") == INFO_OPERATION and i.get("value") == str(op.pk) for i in infos)
+
+
+def _ours_in(app: dict, op: Operation) -> bool:
+    state = (app.get("status") or {}).get("operationState") or {}
+    return is_ours(app.get("operation"), op) or is_ours(state.get("operation"), op)
+
+
+def _total_resources(app: dict, op: Operation) -> int:
+    wanted = op.params.get("resources") or []
+    if wanted:
+        return len(wanted)
+    return len((app.get("status") or {}).get("resources") or [])
+
+
+def _resource_rows(state: dict) -> list[dict]:
+    rows = ((state.get("syncResult") or {}).get("resources")) or []
+    keep = ("group", "kind", "namespace", "name", "status", "message", "hookPhase", "syncPhase")
+    return [{k: r.get(k, "") for k in keep} for r in rows]
+
+
+def follow(op: Operation, client, *, total: int | None = None) -> dict:
+    """Poll the application until Argo CD's operation is over; returns the final `operationState`.
+
+    "In progress" is `.operation` being set (not the phase: a failed attempt with retries left keeps
+    phase Running). Unreachable for UNAVAILABLE_GRACE_SECONDS in a row fails the operation.
+    """
+    down_since: float | None = None
+    while True:
+        try:
+            app = _get_app(op, client)
+        except (errors.Unavailable, errors.BadResponse) as exc:
+            down_since = down_since or time.monotonic()
+            if time.monotonic() - down_since > UNAVAILABLE_GRACE_SECONDS:
+                raise _unavailable(op, exc) from exc
+            update(op, message=f"{op.instance_name} is not answering ({exc.detail}); still trying")
+            time.sleep(POLL_SECONDS)
+            continue
+        except errors.ArgoCDError as exc:
+            raise OperationFailed(exc.message) from exc
+        down_since = None
+        state = (app.get("status") or {}).get("operationState") or {}
+        rows = _resource_rows(state)
+        count = total if total is not None else _total_resources(app, op)
+        count = max(count, len(rows))
+        progress = min(99, len(rows) * 100 // count) if count else 0
+        phase = state.get("phase") or ("Pending" if app.get("operation") else "")
+        update(
+            op,
+            argocd_phase=phase,
+            message=state.get("message") or ("waiting for the controller" if app.get("operation") else ""),
+            resources=rows,
+            progress=progress,
+        )
+        if not app.get("operation") and state.get("phase") in FINAL_PHASES:
+            return state
+        time.sleep(POLL_SECONDS)
+
+
+def _conclude(op: Operation, state: dict) -> None:
+    """Record Argo CD's final answer; a failed phase fails the operation with Argo CD's own message."""
+    sync_result = state.get("syncResult") or {}
+    result = {
+        "phase": state.get("phase", ""),
+        "message": state.get("message", ""),
+        "revision": sync_result.get("revision") or "",
+        "startedAt": state.get("startedAt", ""),
+        "finishedAt": state.get("finishedAt", ""),
+    }
+    update(op, result=result, argocd_phase=result["phase"], message=result["message"])
+    if result["phase"] == "Succeeded":
+        return
+    if result["message"] == TERMINATED_MESSAGE:
+        raise OperationCancelled(TERMINATED_MESSAGE)
+    raise OperationFailed(result["message"] or f"Argo CD reported phase {result['phase']}")
+
+
+def _sync_strategy(params: dict) -> str | None:
+    strategy = params.get("strategy") or ""
+    if not strategy:
+        return "apply-force" if params.get("force") else None
+    if strategy not in ("apply", "hook"):
+        raise OperationFailed(f"Unknown sync strategy {strategy!r} (use apply or hook).")
+    return f"{strategy}-force" if params.get("force") else strategy
+
+
+@runner(Operation.Kind.SYNC)
+def run_sync(op: Operation) -> None:
+    """params: revision, prune, dryRun, strategy ("apply"|"hook") + force, resources ([{group, kind, name,
+    namespace}] for a partial sync), syncOptions (["CreateNamespace=true", ...]), retryStrategy (Argo CD's dict),
+    appNamespace. The portal user, audit event and operation id go to Argo CD as the operation's infos."""
+    p = op.params
+    with _client(op) as client:
+        app = _call(op, lambda: _get_app(op, client))
+        if not _ours_in(app, op):
+            strategy = _sync_strategy(p)
+            update(op, message="starting sync", argocd_phase="")
+            _call(
+                op,
+                lambda: client.sync_application(
+                    op.target,
+                    revision=p.get("revision") or None,
+                    prune=bool(p.get("prune")),
+                    dry_run=bool(p.get("dryRun")),
+                    strategy=strategy,
+                    resources=p.get("resources") or None,
+                    sync_options=p.get("syncOptions") or None,
+                    retry=p.get("retryStrategy") or None,
+                    infos=_infos(op),
+                    **_scope(op),
+                ),
+            )
+        else:
+            update(op, message="re-attached to the running Argo CD operation")
+        _conclude(op, follow(op, client))
+
+
+@runner(Operation.Kind.ROLLBACK)
+def run_rollback(op: Operation) -> None:
+    """params: id (status.history[].id), prune, dryRun, appNamespace."""
+    p = op.params
+    try:
+        history_id = int(p.get("id"))
+    except (TypeError, ValueError):
+        raise OperationFailed(f"A rollback needs the number of a history entry, not {p.get('id')!r}.") from None
+    with _client(op) as client:
+        # Rollback takes no infos, so a re-run knows its request went through only from our own mark.
+        if not op.result.get("submitted"):
+            try:
+                client.rollback_application(
+                    op.target, history_id, dry_run=bool(p.get("dryRun")), prune=bool(p.get("prune")), **_scope(op)
+                )
+            except errors.FailedPrecondition as exc:
+                if op.attempts <= 1:  # a re-run may find its own rollback still going: follow it then
+                    raise OperationFailed(exc.message) from exc
+            except errors.Unavailable as exc:
+                raise _unavailable(op, exc) from exc
+            except errors.ArgoCDError as exc:
+                raise OperationFailed(exc.message) from exc
+            update(op, result={"submitted": True}, message=f"rolling back to history id {history_id}")
+        _conclude(op, follow(op, client))
+
+
+@runner(Operation.Kind.TERMINATE)
+def run_terminate(op: Operation) -> None:
+    with _client(op) as client:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.terminate_operation(op.target, **_scope(op))
+                break
+            except errors.InvalidArgument as exc:
+                # Right after a sync Argo CD refuses until the controller has written operationState.
+                app = _call(op, lambda: _get_app(op, client))
+                if not app.get("operation"):
+                    if op.attempts > 1:  # re-run after a dead worker: our terminate already ended it
+                        break
+                    raise OperationFailed(exc.message) from exc
+                if time.monotonic() > deadline:
+                    raise OperationFailed(exc.message) from exc
+                update(op, message="waiting for the operation to start before terminating it")
+                time.sleep(POLL_SECONDS)
+            except errors.Unavailable as exc:
+                raise _unavailable(op, exc) from exc
+            except errors.ArgoCDError as exc:
+                raise OperationFailed(exc.message) from exc
+        update(op, message="terminating")
+        state = follow(op, client)
+    phase, text = state.get("phase", ""), state.get("message", "")
+    result = {"phase": phase, "message": text, "finishedAt": state.get("finishedAt", "")}
+    update(op, result=result, argocd_phase=result["phase"], message=f"Argo CD operation ended: {result['message']}")
+
+
+# ---------------------------------------------------------------- bulk sync
+
+RESEND_SECONDS = 3.0  # a released child not claimed by then is sent again (its message may be lost)
+
+
+def bulk_counts(parent: Operation) -> dict[str, int]:
+    counts = {s.value: 0 for s in Operation.State}
+    for state in parent.children.values_list("state", flat=True):
+        counts[state] += 1
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def release_children(parent_id: int, instance_id: int) -> list[int]:
+    """Send as many queued children of one instance as there are free slots (their claim re-checks the limit)."""
+    from .services import DEFAULT_BULK_LIMIT
+    from .tasks import dispatch
+
+    params = Operation.objects.filter(pk=parent_id).values_list("params", flat=True).first() or {}
+    siblings = Operation.objects.filter(parent_id=parent_id, instance_id=instance_id)
+    free = int(params.get("limit") or DEFAULT_BULK_LIMIT) - siblings.filter(state=Operation.State.RUNNING).count()
+    queued = siblings.filter(state=Operation.State.QUEUED).order_by("id")
+    ids = list(queued.values_list("id", flat=True)[: max(free, 0)])
+    for child_id in ids:
+        dispatch(child_id)
+    return ids
+
+
+def _release_free_slots(op: Operation, limit: int) -> None:
+    # Touching the waiting children tells the reaper they are held back on purpose, not lost.
+    op.children.filter(state=Operation.State.QUEUED).update(heartbeat_at=timezone.now())
+    per_instance: dict[int, dict[str, list[int]]] = {}
+    for child_id, instance_id, state in op.children.order_by("id").values_list("id", "instance_id", "state"):
+        per_instance.setdefault(instance_id, {"running": [], "queued": []})
+        if state in ("running", "queued"):
+            per_instance[instance_id][state].append(child_id)
+    from .tasks import dispatch
+
+    for rows in per_instance.values():
+        free = limit - len(rows["running"])
+        for child_id in rows["queued"][: max(free, 0)]:
+            dispatch(child_id)
+
+
+@runner(Operation.Kind.BULK_SYNC)
+def run_bulk_sync(op: Operation) -> None:
+    """Release the children a few at a time per instance and sum them up; failures stop nothing."""
+    from .services import DEFAULT_BULK_LIMIT
+
+    limit = max(1, int(op.params.get("limit") or DEFAULT_BULK_LIMIT))
+    while True:
+        _release_free_slots(op, limit)
+        c = bulk_counts(op)
+        done = c["succeeded"] + c["failed"] + c["cancelled"]
+        summary = (
+            f"{done}/{c['total']} done: {c['succeeded']} succeeded, {c['failed'] + c['cancelled']} failed, "
+            f"{c['running']} running, {c['queued']} queued"
+        )
+        update(op, progress=done * 100 // c["total"] if c["total"] else 100, message=summary, result=c)
+        if done >= c["total"]:
+            break
+        time.sleep(POLL_SECONDS)
+    if c["succeeded"] != c["total"]:
+        failed = op.children.exclude(state=Operation.State.SUCCEEDED).values_list("instance_name", "target")[:20]
+        names = ", ".join(f"{i}/{t}" for i, t in failed)
+        raise OperationFailed(f"{c['total'] - c['succeeded']} of {c['total']} syncs failed: {names}")

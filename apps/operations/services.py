@@ -1,0 +1,178 @@
+"""Starting and ending operations: the Operation row and its audit events are written in one transaction.
+
+`start_operation()` is what views call (after `apps.access.guards.require()`); the worker picks the row up
+through `run_operation` once the transaction has committed. `finish()` is the one place an operation ends,
+so every operation gets exactly one final audit event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.audit.service import Outcome, record
+from apps.instances.models import Instance
+
+from .models import Operation
+
+DEFAULT_BULK_LIMIT = 10  # children of one bulk sync running at once against one instance
+SYNC_PARAM_KEYS = ("revision", "prune", "dryRun", "strategy", "force", "resources", "syncOptions", "retryStrategy")
+
+
+def _enqueue(op_id: int) -> None:
+    from .tasks import run_operation
+
+    run_operation.delay(op_id)
+
+
+def start_operation(
+    request: HttpRequest | None,
+    *,
+    kind: str,
+    instance: Instance | None,
+    project: str = "",
+    target: str = "",
+    params: dict | None = None,
+    idempotency_key: str | None = None,
+    parent: Operation | None = None,
+    audit_kind: str = "application",
+    enqueue: bool = True,
+) -> Operation:
+    """Create a queued Operation and its `started` audit event, and enqueue it once committed.
+
+    The same `idempotency_key` twice returns the first operation and creates nothing, so a double
+    submit is one operation. The caller has already checked permission. `enqueue=False` leaves the
+    dispatch to someone else (a bulk sync's parent releases its children a few at a time).
+    """
+    if idempotency_key:
+        existing = Operation.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    user = getattr(request, "user", None) if request is not None else None
+    if user is not None and not user.is_authenticated:
+        user = None
+    try:
+        with transaction.atomic():
+            op = Operation.objects.create(
+                kind=kind,
+                instance=instance,
+                instance_name=instance.name if instance else "",
+                project=project or "",
+                target=target or "",
+                params=params or {},
+                requested_by=user,
+                parent=parent,
+                idempotency_key=idempotency_key or None,
+            )
+            record(
+                request,
+                action=kind,
+                outcome=Outcome.STARTED,
+                user=user,
+                instance=op.instance_name,
+                kind=audit_kind,
+                project=op.project,
+                name=op.target,
+                payload=op.params,
+                operation_id=op.pk,
+            )
+            if enqueue:
+                transaction.on_commit(lambda: _enqueue(op.pk))
+    except IntegrityError:
+        # Two submits raced past the lookup above: the unique key let exactly one through.
+        existing = Operation.objects.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
+        if existing is None:
+            raise
+        return existing
+    return op
+
+
+def start_bulk_sync(
+    request: HttpRequest | None,
+    targets: list[tuple[Instance, str, str]],
+    params: dict,
+    *,
+    idempotency_key: str | None = None,
+) -> Operation:
+    """One parent operation and one child sync per (instance, project, app), all in one transaction.
+
+    `params["limit"]` caps the children running at once per instance (default 10); the other keys are
+    sync parameters given to every child. The parent's runner releases the children as slots free up.
+    """
+    params = dict(params or {})
+    limit = max(1, int(params.pop("limit", None) or DEFAULT_BULK_LIMIT))
+    sync_params = {k: v for k, v in params.items() if k in SYNC_PARAM_KEYS}
+    names = [f"{inst.name}/{app}" for inst, _project, app in targets]
+    with transaction.atomic():
+        parent = start_operation(
+            request,
+            kind=Operation.Kind.BULK_SYNC,
+            instance=None,
+            target=f"{len(targets)} applications",
+            params={**sync_params, "limit": limit, "targets": names},
+            idempotency_key=idempotency_key,
+        )
+        if parent.children.exists():  # the idempotency key matched an earlier bulk sync
+            return parent
+        for inst, project, app in targets:
+            start_operation(
+                request,
+                kind=Operation.Kind.SYNC,
+                instance=inst,
+                project=project,
+                target=app,
+                params=sync_params,
+                parent=parent,
+                enqueue=False,
+            )
+    return parent
+
+
+def started_event(op: Operation) -> AuditEvent | None:
+    return AuditEvent.objects.filter(operation_id=op.pk, outcome=Outcome.STARTED).order_by("id").first()
+
+
+def finish(op: Operation, state: str, *, error: str = "", message: str | None = None, **fields: Any) -> bool:
+    """End a running operation (fenced on its attempt) and write the final audit event.
+
+    Returns False when another worker took the operation over meanwhile (nothing is written then).
+    """
+    now = timezone.now()
+    values = {"state": state, "finished_at": now, "heartbeat_at": now, "error": error[:8000], **fields}
+    if state == Operation.State.SUCCEEDED:
+        values["progress"] = 100
+    if message is not None:
+        values["message"] = message
+    with transaction.atomic():
+        changed = Operation.objects.filter(pk=op.pk, state=Operation.State.RUNNING, attempts=op.attempts).update(
+            **values
+        )
+        if not changed:
+            return False
+        for key, value in values.items():
+            setattr(op, key, value)
+        _final_audit(op)
+    return True
+
+
+def _final_audit(op: Operation) -> None:
+    started = started_event(op)
+    outcome = Outcome.SUCCEEDED if op.state == Operation.State.SUCCEEDED else Outcome.FAILED
+    record(
+        None,
+        action=op.kind,
+        outcome=outcome,
+        user=op.requested_by,
+        team=started.team if started else "",
+        instance=op.instance_name,
+        kind=started.kind if started else "application",
+        project=op.project,
+        name=op.target,
+        payload={"state": op.state, "argocd_phase": op.argocd_phase, "result": op.result},
+        error=op.error,
+        operation_id=op.pk,
+    )

@@ -1,0 +1,169 @@
+"""Operation pages: the list, one operation (card, terminate, children), the polled card, bulk sync."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
+from django.db.models import F, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from apps.access.guards import require
+from apps.access.rules import applications_q, can, instances_visible, is_platform_admin
+from apps.audit.service import Outcome, record
+from apps.index.models import ApplicationSummary
+
+from .models import Operation
+from .services import DEFAULT_BULK_LIMIT, start_bulk_sync, start_operation
+
+FOLLOWABLE = (Operation.Kind.SYNC, Operation.Kind.ROLLBACK)
+
+
+def visible_operations(user) -> QuerySet[Operation]:
+    """Operations on applications the user may view, plus their own; platform admins see all."""
+    qs = Operation.objects.select_related("requested_by", "instance")
+    if is_platform_admin(user):
+        return qs
+    return qs.annotate(name=F("target")).filter(applications_q(user, "view") | Q(requested_by=user))
+
+
+def _get_operation(request: HttpRequest, pk: int) -> Operation:
+    op = visible_operations(request.user).filter(pk=pk).first()
+    if op is None:
+        raise Http404("No such operation, or you may not see it.")
+    return op
+
+
+def operation_list(request: HttpRequest) -> HttpResponse:
+    f = {k: request.GET.get(k, "").strip() for k in ("state", "kind", "instance", "user")}
+    qs = visible_operations(request.user)
+    if f["state"]:
+        qs = qs.filter(state=f["state"])
+    if f["kind"]:
+        qs = qs.filter(kind=f["kind"])
+    if f["instance"]:
+        qs = qs.filter(instance_name=f["instance"])
+    if f["user"]:
+        qs = qs.filter(requested_by__username=f["user"])
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "filters": f,
+        "running": visible_operations(request.user).filter(state=Operation.State.RUNNING).count(),
+        "states": Operation.State.choices,
+        "kinds": Operation.Kind.choices,
+        "instances": [i.name for i in instances_visible(request.user)],
+        "users": get_user_model().objects.filter(operation__isnull=False).distinct().values_list("username", flat=True)
+        if is_platform_admin(request.user)
+        else [request.user.get_username()],
+        "query": request.GET.copy(),
+    }
+    if request.htmx:
+        return render(request, "operations/list.html#rows", context)
+    return render(request, "operations/list.html", context)
+
+
+def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    op = _get_operation(request, pk)
+    if request.method == "POST" and "terminate" in request.POST:
+        return _terminate(request, op)
+    bulk = op.kind == Operation.Kind.BULK_SYNC
+    context = {
+        "op": op,
+        "can_terminate": _may_terminate(request, op),
+        "children": op.children.select_related("requested_by").order_by("id") if bulk else [],
+    }
+    if request.htmx and request.GET.get("part") == "children":
+        return render(request, "operations/detail.html#children", context)
+    return render(request, "operations/detail.html", context)
+
+
+def _may_terminate(request: HttpRequest, op: Operation) -> bool:
+    return (
+        op.kind in FOLLOWABLE
+        and op.state == Operation.State.RUNNING
+        and op.instance is not None
+        and can(request.user, "terminate", op.instance, op.project or "*", op.target or "*")
+    )
+
+
+def _terminate(request: HttpRequest, op: Operation) -> HttpResponse:
+    if op.kind not in FOLLOWABLE or op.instance is None:
+        raise Http404("Only syncs and rollbacks can be terminated.")
+    require(request, "terminate", op.instance, op.project or "*", op.target, name=op.target)
+    if op.is_final:
+        messages.info(request, f"Operation #{op.pk} has already ended.")
+        return redirect("operations:detail", pk=op.pk)
+    term = start_operation(
+        request, kind=Operation.Kind.TERMINATE, instance=op.instance, project=op.project, target=op.target,
+        params={"operation": op.pk}, idempotency_key=request.POST.get("idempotency_key") or None,
+    )  # fmt: skip
+    if request.htmx:
+        return render(request, "operations/card.html", {"op": term})
+    messages.success(request, f"Terminating {op.instance_name}/{op.target}.")
+    return redirect("operations:detail", pk=term.pk)
+
+
+def operation_card(request: HttpRequest, pk: int) -> HttpResponse:
+    op = _get_operation(request, pk)
+    response = render(request, "operations/card.html", {"op": op, "oob": True})
+    if op.is_final:
+        # 286 tells htmx to stop polling; the final card is still swapped in.
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+@require_POST
+def bulk_sync(request: HttpRequest) -> HttpResponse:
+    allowed, refused = _bulk_targets(request)
+    if not allowed:
+        template = "operations/bulk.html#result" if request.htmx else "operations/bulk.html"
+        return render(request, template, {"refused": refused, "parent": None}, status=403 if refused else 400)
+    params = {
+        "prune": request.POST.get("prune") == "on",
+        "dryRun": request.POST.get("dryRun") == "on" or request.POST.get("dry_run") == "on",
+        "limit": _int(request.POST.get("limit"), DEFAULT_BULK_LIMIT, 1, 100),
+    }
+    key = request.POST.get("idempotency_key") or None
+    parent = start_bulk_sync(request, allowed, params, idempotency_key=key)
+    if request.htmx:
+        return render(request, "operations/bulk.html#result", {"refused": refused, "parent": parent})
+    for spec, why in refused:
+        messages.warning(request, f"Not synced: {spec} ({why}).")
+    messages.success(request, f"Bulk sync of {len(allowed)} applications started.")
+    return redirect("operations:detail", pk=parent.pk)
+
+
+def _bulk_targets(request: HttpRequest) -> tuple[list, list[tuple[str, str]]]:
+    """Split the submitted `app=<instance>/<name>` values into permitted targets and refusals (audited)."""
+    allowed, refused = [], []
+    for spec in dict.fromkeys(v.strip() for v in request.POST.getlist("app") if v.strip()):
+        instance_name, _, name = spec.partition("/")
+        namespace, _, short = name.rpartition("/")
+        rows = ApplicationSummary.objects.select_related("instance").filter(
+            instance__name=instance_name, instance__enabled=True, name=short
+        )
+        row = rows.filter(namespace=namespace).first() if namespace else rows.first()
+        if row is None or not can(request.user, "view", row.instance, row.project, row.name):
+            refused.append((spec, "not found, or you may not see it"))
+            record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
+                   name=short, error="bulk sync: not found or not visible")  # fmt: skip
+            continue
+        if not can(request.user, "sync", row.instance, row.project, row.name):
+            refused.append((spec, "you may not sync it"))
+            record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
+                   project=row.project, namespace=row.namespace, name=row.name,
+                   error="bulk sync: not granted")  # fmt: skip
+            continue
+        allowed.append((row.instance, row.project, row.name))
+    return allowed, refused
+
+
+def _int(value: str | None, default: int, low: int, high: int) -> int:
+    try:
+        return min(max(int(value or default), low), high)
+    except ValueError:
+        return default

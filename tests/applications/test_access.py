@@ -1,0 +1,87 @@
+"""Who may see and do what on the application pages; denials are audited."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from apps.audit.models import AuditEvent
+from apps.operations.models import Operation
+
+pytestmark = pytest.mark.django_db
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def u(view, instance, name):
+    return reverse(f"applications:{view}", args=[instance.name, name])
+
+
+def test_alice_with_only_view_sees_the_app_but_cannot_sync_it(client, alice, grant, instance):
+    grant(alice, ["view"], project="payments")
+    client.force_login(alice)
+    page = client.get(u("detail", instance, "payments-api-dev")).content.decode()
+    assert 'id="sync-dialog"' not in page and 'id="delete-dialog"' not in page and "?tab=logs" not in page
+    response = client.post(u("sync", instance, "payments-api-dev"), {"nonce": "e" * 32, "strategy": "hook"})
+    assert response.status_code == 403
+    assert not Operation.objects.exists()
+    event = AuditEvent.objects.get(action="sync")
+    assert (event.outcome, event.actor, event.name, event.project) == (
+        "denied",
+        "alice",
+        "payments-api-dev",
+        "payments",
+    )
+
+
+def test_view_only_cannot_read_logs_or_run_actions(client, alice, grant, instance):
+    grant(alice, ["view"], project="payments")
+    client.force_login(alice)
+    assert client.get(u("detail", instance, "payments-api-dev") + "?tab=logs", **HX).status_code == 403
+    assert client.get(u("log_stream", instance, "payments-api-dev")).status_code == 403
+    data = {"version": "v1", "kind": "Deployment", "group": "apps", "resource_name": "api", "action": "restart"}
+    assert client.post(u("resource", instance, "payments-api-dev"), {**data, "run_action": ""}).status_code == 403
+    assert (
+        client.post(u("delete", instance, "payments-api-dev"), {"confirm_name": "payments-api-dev"}).status_code == 403
+    )
+
+
+def test_bob_without_any_grant_gets_404(client, bob, instance):
+    client.force_login(bob)
+    assert client.get(u("detail", instance, "payments-api-dev")).status_code == 404
+    assert client.post(u("sync", instance, "payments-api-dev"), {"nonce": "f" * 32}).status_code == 404
+    assert client.get(reverse("applications:create") + f"?instance={instance.name}").status_code == 404
+
+
+def test_a_grant_on_one_project_does_not_show_another(client, alice, grant, instance):
+    grant(alice, ["view", "sync"], project="payments")
+    client.force_login(alice)
+    assert client.get(u("detail", instance, "checkout-api-dev")).status_code == 404
+    assert AuditEvent.objects.get(name="checkout-api-dev").outcome == "denied"
+
+
+def test_an_editor_cannot_move_an_app_into_a_project_they_cannot_edit(
+    client, alice, grant, instance, fresh_app, argocd
+):
+    name = fresh_app()
+    grant(alice, ["edit"], project="payments")
+    grant(alice, ["view"], project="checkout")
+    client.force_login(alice)
+    patch = [{"op": "replace", "path": "/spec/project", "value": "checkout"}]
+    response = client.post(
+        u("edit", instance, name), {"patch_type": "json", "patch": json.dumps(patch), "apply_patch": ""}
+    )
+    assert response.status_code == 403
+    assert argocd.get_application(name)["spec"]["project"] == "payments"
+
+
+def test_create_needs_the_create_action_on_the_project(client, alice, grant, instance, seed_apps, argocd):
+    grant(alice, ["view"], project="payments")
+    client.force_login(alice)
+    spec = next(a for a in seed_apps.values() if a["spec"]["project"] == "payments")["spec"]
+    doc = json.dumps({"metadata": {"name": "alice-app", "namespace": "argocd"}, "spec": spec})
+    new = reverse("applications:create") + f"?instance={instance.name}"
+    response = client.post(new, {"instance": instance.name, "document": doc, "create_yaml": ""})
+    assert response.status_code == 403
+    assert AuditEvent.objects.get(action="create").outcome == "denied"

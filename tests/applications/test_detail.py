@@ -1,0 +1,156 @@
+"""The detail page and its tabs, read live from the simulator."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django.utils.html import escape
+
+from apps.instances.models import Instance
+
+pytestmark = pytest.mark.django_db
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def url(instance, name, tab=""):
+    u = reverse("applications:detail", args=[instance.name, name])
+    return f"{u}?tab={tab}" if tab else u
+
+
+def test_detail_page_shows_the_summary_of_the_live_app(admin_client, instance, seed_apps):
+    app = seed_apps["payments-api-dev"]
+    response = admin_client.get(url(instance, "payments-api-dev"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "payments-api-dev" in body
+    assert app["spec"]["source"]["repoURL"] in body
+    assert f"badge {app['status']['sync']['status']}" in body
+    assert app["status"]["summary"]["images"][0] in body
+    assert 'hx-get="?tab=tree"' in body and 'href="?tab=history"' in body
+
+
+def test_refresh_asks_argocd_to_reconcile_and_shows_the_page(admin_client, instance):
+    response = admin_client.get(url(instance, "payments-api-dev") + "?refresh=normal")
+    assert response.status_code == 200 and b"payments-api-dev" in response.content
+
+
+def test_tree_tab_over_htmx_is_a_fragment_nesting_pods_under_their_deployment(admin_client, instance):
+    response = admin_client.get(url(instance, "payments-api-dev", "tree"), **HX)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<html" not in body
+    assert "<strong>Deployment</strong>" in body and "<strong>Pod</strong>" in body
+    # Deployment > ReplicaSet > Pod: the pod sits two <ul> levels below the deployment's <li>.
+    deployment = body.index("<strong>Deployment</strong>")
+    assert body.index("<strong>ReplicaSet</strong>", deployment) < body.index("<strong>Pod</strong>", deployment)
+    assert 'class="badge Healthy"' in body
+
+
+def test_each_tab_is_also_a_full_page(admin_client, instance):
+    for tab in ("tree", "diff", "history", "events", "actions", "windows", "logs"):
+        response = admin_client.get(url(instance, "payments-api-dev", tab))
+        assert response.status_code == 200, tab
+        assert b"<html" in response.content and b'id="tab"' in response.content
+
+
+def test_diff_tab_shows_the_changed_line_of_an_out_of_sync_app(admin_client, instance, sim, synced_app, argocd):
+    name = synced_app()
+    sim.state.drift(name)
+    assert argocd.get_application(name)["status"]["sync"]["status"] == "OutOfSync"
+    response = admin_client.get(url(instance, name, "diff"), **HX)
+    body = response.content.decode()
+    assert response.status_code == 200 and "<html" not in body
+    assert '<span class="del">-  replicas:' in body
+    assert '<span class="add">+  replicas:' in body
+
+
+def test_history_tab_shows_revision_metadata_newest_first(admin_client, instance, seed_apps, argocd):
+    app = seed_apps["checkout-api-dev"]
+    history = app["status"]["history"]
+    assert len(history) > 1
+    newest = history[-1]
+    meta = argocd.get_revision_metadata("checkout-api-dev", newest["revision"])
+    body = admin_client.get(url(instance, "checkout-api-dev", "history"), **HX).content.decode()
+    assert escape(meta["author"]) in body
+    assert body.index(f"<td>{newest['id']}</td>") < body.index(f"<td>{history[0]['id']}</td>")
+    assert 'data-dialog-open="rollback-' in body
+
+
+def test_events_tab_lists_the_apps_kubernetes_events(admin_client, instance, fresh_app, argocd):
+    name = fresh_app()
+    events = argocd.list_application_events(name)
+    assert events
+    body = admin_client.get(url(instance, name, "events"), **HX).content.decode()
+    assert events[0]["reason"] in body
+    assert "<html" not in body
+
+
+def test_logs_tab_shows_the_last_lines_of_a_pod(admin_client, instance, argocd):
+    pods = [n for n in argocd.get_resource_tree("payments-api-dev")["nodes"] if n["kind"] == "Pod"]
+    pod = pods[-1]["name"]
+    lines = [
+        e["content"] for e in argocd.application_logs("payments-api-dev", kind="Pod", resource_name=pod, tail_lines=5)
+    ]
+    response = admin_client.get(url(instance, "payments-api-dev", "logs") + f"&pod={pod}&tail=5", **HX)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f'<option value="{pod}" selected>' in body
+    assert escape(lines[-1]) in body and escape(lines[0]) in body
+
+
+def test_following_logs_streams_server_sent_events_and_closes(admin_client, instance, argocd):
+    pod = next(n for n in argocd.get_resource_tree("payments-api-dev")["nodes"] if n["kind"] == "Pod")["name"]
+    page = admin_client.get(url(instance, "payments-api-dev", "logs") + f"&pod={pod}&follow=1", **HX).content.decode()
+    assert 'id="logs-live"' in page and "EventSource" in page
+    stream_url = reverse("applications:log_stream", args=[instance.name, "payments-api-dev"]) + f"?pod={pod}&tail=2"
+    response = admin_client.get(stream_url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    chunks = response.streaming_content
+    frames = []
+    for chunk in chunks:
+        frames.append(chunk.decode())
+        if sum(f.startswith("data:") for f in frames) >= 4:  # 2 tail lines, then 2 followed live
+            break
+    # What a WSGI server does when the browser goes away: close the response's iterator, which closes our
+    # generator and the upstream stream. (_iterator is the test client's wrapper that keeps the test's
+    # database connection open while it fires request_finished.)
+    response._iterator.close()
+    assert sum(f.startswith("data:") for f in frames) >= 4
+    assert pod in frames[-1]
+
+
+def test_actions_tab_lists_deployment_actions(admin_client, instance):
+    body = admin_client.get(url(instance, "payments-api-dev", "actions"), **HX).content.decode()
+    assert "<html" not in body
+    for action in ("restart", "pause", "scale"):
+        assert f'name="action" value="{action}"' in body
+    assert 'name="param_replicas"' in body
+
+
+def test_sync_windows_tab_renders(admin_client, instance):
+    response = admin_client.get(url(instance, "payments-api-dev", "windows"), **HX)
+    assert response.status_code == 200 and b"Manual sync now" in response.content
+
+
+def test_unknown_app_or_instance_is_a_404(admin_client, instance):
+    assert admin_client.get(url(instance, "no-such-app")).status_code == 404
+    assert admin_client.get(reverse("applications:detail", args=["nowhere", "x"])).status_code == 404
+
+
+def test_an_unreachable_instance_gives_a_clear_message_not_a_500(admin_client, db):
+    down = Instance.objects.create(name="down", url="http://127.0.0.1:9", token="x", verify_tls=False)
+    response = admin_client.get(url(down, "anything"))
+    assert response.status_code == 503
+    body = response.content.decode()
+    assert "down is unavailable" in body and "try again" in body
+    fragment = admin_client.get(url(down, "anything", "tree"), **HX)
+    assert fragment.status_code == 200 and b"<html" not in fragment.content
+    assert b"down is unavailable" in fragment.content
+
+
+def test_argocd_data_is_escaped(admin_client, instance, fresh_app):
+    name = fresh_app(labels={"note": "<script>alert(1)</script>"})
+    body = admin_client.get(url(instance, name)).content.decode()
+    assert "<script>alert(1)</script>" not in body
+    assert "note=&lt;script&gt;alert(1)&lt;/script&gt;" in body
