@@ -8,7 +8,10 @@ app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# The reaper: re-enqueues operations whose message was lost and re-attaches those whose worker died.
+# The reaper re-enqueues operations whose message was lost and re-attaches those whose worker died;
+# instances are health-checked every minute; the portal's own Argo CD tokens are rotated before they expire.
 app.conf.beat_schedule = {
     "reap-operations": {"task": "apps.operations.tasks.reap_operations", "schedule": 15.0},
+    "check-instances": {"task": "apps.instances.tasks.check_instances", "schedule": 60.0},
+    "rotate-expiring-instance-tokens": {"task": "kinds.rotate_expiring_instance_tokens", "schedule": 3600.0},
 }

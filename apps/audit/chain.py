@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -53,6 +54,7 @@ HASHED_FIELDS = (
     "error",
     "operation_id",
 )
+log = logging.getLogger("portal.audit")
 _LOCK_ID = 0x4155444954  # "AUDIT": PostgreSQL advisory lock key for the chain head
 
 
@@ -71,12 +73,13 @@ def _is_secret(key: str) -> bool:
 
 
 def _canonical(event: AuditEvent) -> bytes:
-    data = {}
-    for field in HASHED_FIELDS:
-        value = getattr(event, field)
+    return _canonical_values({field: getattr(event, field) for field in HASHED_FIELDS})
+
+
+def _canonical_values(data: dict[str, Any]) -> bytes:
+    for field, value in data.items():
         if isinstance(value, datetime):
-            value = value.isoformat(timespec="microseconds")
-        data[field] = value
+            data[field] = value.isoformat(timespec="microseconds")
     return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
@@ -90,39 +93,68 @@ def append(**fields: Any) -> AuditEvent:
     fields["before"] = redact(fields.get("before"))
     fields["after"] = redact(fields.get("after"))
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_ID])
-        head = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-        event = AuditEvent(at=timezone.now(), **fields)
+        head, head_at = _lock_and_read_head()
+        # `at` never goes backwards along the chain (even across web hosts whose clocks differ a
+        # little), so a time range maps exactly onto an id range: see queries.id_bounds().
+        now = timezone.now()
+        event = AuditEvent(at=max(now, head_at) if head_at else now, **fields)
         # Round-trip JSON so the hash covers exactly what the database will give back.
         for name in ("request", "before", "after"):
             setattr(event, name, json.loads(json.dumps(getattr(event, name), default=str)))
         event.prev_hash = head or GENESIS
         event.hash = compute_hash(event, event.prev_hash)
         event.save()
+    # One line per event for log shippers; the payload is the redacted one the hash covers.
+    log.info(
+        "audit #%s %s %s %s %s/%s/%s %s request=%s",
+        event.pk, event.actor, event.action, event.kind, event.instance, event.project, event.name, event.outcome,
+        json.dumps(event.request, sort_keys=True, default=str)[:500],
+    )  # fmt: skip
     return event
+
+
+def _lock_and_read_head() -> tuple[str | None, datetime | None]:
+    """Take the chain lock (held until the transaction ends), then read the head's hash and time.
+
+    On PostgreSQL both go in one round trip: a multi-statement query without parameters runs each
+    statement with its own snapshot, so the SELECT sees the head committed by the previous holder.
+    """
+    if connection.vendor != "postgresql":
+        head = AuditEvent.objects.order_by("-id").values_list("hash", "at").first()
+        return head or (None, None)
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT pg_advisory_xact_lock({_LOCK_ID}); SELECT hash, at FROM {table} ORDER BY id DESC LIMIT 1"
+        )
+        cursor.cursor.nextset()
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def verify(batch: int = 5000) -> tuple[int, AuditEvent | None, str]:
     """Walk the chain oldest first. Returns (events checked, first bad event or None, reason)."""
     prev = GENESIS
     checked = 0
-    for event in _iterate(batch):
-        if event.prev_hash != prev:
-            return checked, event, f"prev_hash does not match the hash of the event before it (expected {prev[:12]}…)"
-        if compute_hash(event, prev) != event.hash:
-            return checked, event, "content does not match its hash (the event was changed)"
-        prev = event.hash
+    for pk, prev_hash, stored_hash, values in _iterate(batch):
+        if prev_hash != prev:
+            reason = f"prev_hash does not match the hash of the event before it (expected {prev[:12]}…)"
+            return checked, AuditEvent.objects.get(pk=pk), reason
+        if hashlib.sha256(prev.encode() + _canonical_values(values)).hexdigest() != stored_hash:
+            return checked, AuditEvent.objects.get(pk=pk), "content does not match its hash (the event was changed)"
+        prev = stored_hash
         checked += 1
     return checked, None, ""
 
 
-def _iterate(batch: int) -> Iterator[AuditEvent]:
+def _iterate(batch: int) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
+    # Plain tuples, not model instances: verifying a million events is bound by this loop.
+    columns = ("id", "prev_hash", "hash", *HASHED_FIELDS)
     last = 0
     while True:
-        rows = list(AuditEvent.objects.filter(id__gt=last).order_by("id")[:batch])
+        rows = list(AuditEvent.objects.filter(id__gt=last).order_by("id").values_list(*columns)[:batch])
         if not rows:
             return
-        yield from rows
-        last = rows[-1].id
+        for row in rows:
+            yield row[0], row[1], row[2], dict(zip(HASHED_FIELDS, row[3:], strict=True))
+        last = rows[-1][0]

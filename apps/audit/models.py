@@ -15,12 +15,12 @@ class AuditEvent(models.Model):
         STARTED = "started", "Started"
 
     at = models.DateTimeField(db_index=True)
-    actor = models.CharField(max_length=150, db_index=True)
+    actor = models.CharField(max_length=150)
     actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     team = models.CharField(max_length=100, blank=True, default="")
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True, default="")
-    instance = models.CharField(max_length=63, blank=True, default="", db_index=True)
+    instance = models.CharField(max_length=63, blank=True, default="")
     kind = models.CharField(max_length=50, blank=True, default="")
     project = models.CharField(max_length=253, blank=True, default="")
     namespace = models.CharField(max_length=253, blank=True, default="")
@@ -33,7 +33,7 @@ class AuditEvent(models.Model):
     error = models.TextField(blank=True, default="")
     operation_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["-id"]
@@ -42,6 +42,11 @@ class AuditEvent(models.Model):
             models.Index(fields=["actor", "-id"], name="audit_actor"),
             models.Index(fields=["action", "outcome", "-id"], name="audit_action"),
             models.Index(fields=["team", "-id"], name="audit_team"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["hash"], name="audit_hash_unique"),
+            # Each event has at most one successor, so the database itself refuses a forked chain.
+            models.UniqueConstraint(fields=["prev_hash"], name="audit_prev_hash_unique"),
         ]
 
     def __str__(self) -> str:

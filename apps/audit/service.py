@@ -6,16 +6,12 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from apps.core.net import client_ip
+
 from .chain import append
 from .models import AuditEvent
 
 Outcome = AuditEvent.Outcome
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def record(
@@ -35,14 +31,19 @@ def record(
     error: str = "",
     operation_id: int | None = None,
     team: str = "",
+    actor: str = "",
 ) -> AuditEvent:
-    """Append one event. `user` defaults to the request's user; secrets in payload/before/after are redacted."""
+    """Append one event. `user` defaults to the request's user; secrets in payload/before/after are redacted.
+
+    `actor` names who acted when there is no user to name (a failed login's attempted user name).
+    """
     if user is None and request is not None:
         user = getattr(request, "user", None)
     authenticated = user is not None and getattr(user, "is_authenticated", False)
-    actor = user.get_username() if authenticated else (getattr(user, "username", "") or "anonymous")
+    named = user.get_username() if authenticated else (actor or getattr(user, "username", "") or "anonymous")
+    actor = named[:150]
     if not team and authenticated:
-        team = ",".join(user.teams.order_by("name").values_list("slug", flat=True)[:5])
+        team = ",".join(_teams(user, action, str(instance or ""), project or "*", name or "*"))[:100]
     return append(
         actor=actor,
         actor_user=user if authenticated else None,
@@ -62,3 +63,17 @@ def record(
         error=str(error or "")[:4000],
         operation_id=operation_id,
     )
+
+
+def _teams(user, action: str, instance: str, project: str, name: str) -> list[str]:
+    """The teams whose grants allowed this, else all the actor's teams with grants.
+
+    Both come from the grants `can()` already loaded for this request, so recording costs no query.
+    """
+    from apps.access.rules import _grants, teams_allowing
+
+    if instance:
+        allowing = teams_allowing(user, action, instance, project, name)
+        if allowing:
+            return allowing
+    return sorted({g.team.slug for g in _grants(user)})

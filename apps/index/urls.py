@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+app_name = "index"
+urlpatterns = [
+    path("applications/", views.application_list, name="list"),
+]

@@ -31,7 +31,7 @@ from .models import Instance, validate_instance_url
 log = logging.getLogger(__name__)
 
 # Portal-issued API keys live this long; rotating them is an operation of its own.
-API_KEY_TTL_SECONDS = int(getattr(settings, "INSTANCE_API_KEY_TTL_DAYS", 365)) * 86400
+API_KEY_TTL_SECONDS = settings.PORTAL_TOKEN_LIFETIME_DAYS * 86400
 # A connection check answers quickly: one retry, not the client's default three.
 CHECK_RETRIES = 1
 

@@ -79,7 +79,7 @@ def test_vendored_assets_exist():
 def test_compose_services_run_commands_that_exist():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"web", "worker", "beat", "redis", "postgres"} <= set(services)
+    assert {"web", "worker", "beat", "redis", "postgres", "indexer", "simulator"} <= set(services)
     from django.core.management import get_commands
 
     commands = get_commands()
@@ -146,3 +146,13 @@ def test_a_real_worker_runs_a_task(celery_worker):
     from apps.core.tasks import ping
 
     assert ping.delay().get(timeout=20) == "pong"
+
+
+def test_client_address_comes_from_the_trusted_proxy_hop(rf, settings):
+    from apps.core.net import client_ip
+
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 10.0.0.7", REMOTE_ADDR="10.0.0.1")
+    settings.PROXY_COUNT = 0
+    assert client_ip(request) == "10.0.0.1"
+    settings.PROXY_COUNT = 1
+    assert client_ip(request) == "10.0.0.7"

@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -54,7 +55,7 @@ def test_username_and_password_are_exchanged_for_an_api_key_of_that_account(admi
     assert claims["sub"] == "portal:apiKey"
     assert instance.token_id == claims["jti"]
     assert instance.password == "", "with an API key the password is not kept"
-    assert instance.token_expires_at > timezone.now() + timedelta(days=300)
+    assert instance.token_expires_at > timezone.now() + timedelta(days=settings.PORTAL_TOKEN_LIFETIME_DAYS - 1)
     assert any(t["id"] == instance.token_id for t in sim.state.accounts["portal"].tokens)
     assert len(sim.state.revoked) == revoked_before + 1, "the login session used for the exchange is logged out"
     event = AuditEvent.objects.get(kind="instance", action="create", instance="sim-key")

@@ -1,0 +1,126 @@
+"""Audit log pages: the filtered list (keyset pages), one event's detail, and CSV / JSON-lines exports."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from apps.access.rules import instances_visible
+
+from .chain import redact
+from .models import AuditEvent
+from .queries import apply_filters, iterate, page, parse_filters, visible_events
+
+EXPORT_FIELDS = (
+    "id", "at", "actor", "team", "ip", "user_agent", "instance", "kind", "project", "namespace", "name",
+    "action", "outcome", "error", "operation_id", "request", "before", "after", "prev_hash", "hash",
+)  # fmt: skip
+JSON_FIELDS = ("request", "before", "after")
+
+
+def event_list(request: HttpRequest) -> HttpResponse:
+    filters = parse_filters(request.GET)
+    events = apply_filters(visible_events(request.user), filters)
+    rows, next_before = page(events, request.GET.get("before"))
+    for row in rows:
+        row.request_summary = json.dumps(redact(row.request), sort_keys=True, default=str) if row.request else ""
+    context = {
+        "rows": rows,
+        "filters": filters,
+        "next_query": filters.querystring(before=next_before) if next_before else "",
+        "paged": bool(request.GET.get("before")),
+        "instances": sorted(i.name for i in instances_visible(request.user)),
+        "outcomes": AuditEvent.Outcome.choices,
+        "export_query": filters.querystring(),
+    }
+    template = "audit/list.html#rows" if request.htmx else "audit/list.html"
+    return render(request, template, context)
+
+
+def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    # Guessing the id of an event outside one's grants answers 404, exactly like a missing one.
+    event = get_object_or_404(visible_events(request.user), pk=pk)
+    context = {
+        "event": event,
+        "payload": _pretty(redact(event.request)) if event.request else "",
+        "diff": _diff_lines(redact(event.before), redact(event.after)),
+        "has_change": event.before is not None or event.after is not None,
+    }
+    return render(request, "audit/detail.html", context)
+
+
+def export_csv(request: HttpRequest) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    rows = (writer.writerow([_csv_cell(row[f]) for f in EXPORT_FIELDS]) for row in _export_rows(request))
+    return _stream([writer.writerow(EXPORT_FIELDS)], rows, "csv", "text/csv; charset=utf-8")
+
+
+def export_jsonl(request: HttpRequest) -> StreamingHttpResponse:
+    rows = (json.dumps(row, default=str, sort_keys=True) + "\n" for row in _export_rows(request))
+    return _stream((), rows, "jsonl", "application/x-ndjson")
+
+
+def _export_rows(request: HttpRequest) -> Iterator[dict[str, Any]]:
+    filters = parse_filters(request.GET)
+    events = apply_filters(visible_events(request.user), filters)
+    for row in iterate(events, EXPORT_FIELDS):
+        for name in JSON_FIELDS:
+            row[name] = redact(row[name])
+        row["at"] = row["at"].isoformat()
+        yield row
+
+
+def _stream(head: Iterable[str], rows: Iterator[str], ext: str, content_type: str) -> StreamingHttpResponse:
+    def chunks() -> Iterator[str]:
+        yield from head
+        yield from rows
+
+    response = StreamingHttpResponse(chunks(), content_type=content_type)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{ext}"'
+    return response
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        value = json.dumps(value, sort_keys=True, default=str)
+    # A cell starting with = + - @ is a formula to a spreadsheet; an attempted user name is attacker text.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+def _diff_lines(before: Any, after: Any) -> list[tuple[str, str]]:
+    """A unified diff of the pretty-printed JSON as (css class, line) pairs; the template escapes the lines."""
+    if before is None and after is None:
+        return []
+    old = _pretty(before).splitlines() if before is not None else []
+    new = _pretty(after).splitlines() if after is not None else []
+    lines = []
+    for line in difflib.unified_diff(old, new, "before", "after", n=3, lineterm=""):
+        if line.startswith(("---", "+++")):
+            cls = "meta"
+        elif line.startswith("+"):
+            cls = "add"
+        elif line.startswith("-"):
+            cls = "del"
+        else:
+            cls = "meta" if line.startswith("@@") else ""
+        lines.append((cls, line))
+    return lines

@@ -1,0 +1,158 @@
+"""Django forms built from a kind's `Field`s, and the Argo CD body built back from a valid form."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+from django import forms
+
+from .registry import JSON, Field, ResourceKind, dig, put
+
+
+class SecretTextarea(forms.Textarea):
+    """A textarea that never renders a value, not even the one just submitted with an error."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
+def _lines(value: str) -> list[str]:
+    return [ln.strip() for ln in (value or "").splitlines() if ln.strip()]
+
+
+def _to_text(field: Field, value: Any) -> Any:
+    """Argo CD value → form initial."""
+    if value is None:
+        return "" if field.type not in ("bool",) else False
+    if field.type == "lines":
+        return "\n".join(str(v) for v in value)
+    if field.type == "pairs":
+        return "\n".join(f"{k}={v}" for k, v in (value or {}).items())
+    if field.type == "rows":
+        return "\n".join(" ".join(str(row.get(k, "")) or "-" for k in field.subkeys).rstrip(" -") for row in value)
+    return value
+
+
+def _from_text(field: Field, value: Any) -> Any:
+    """Cleaned form value → Argo CD value; raises ValidationError with a message for the field."""
+    if field.type == "lines":
+        return _lines(value) or None
+    if field.type == "pairs":
+        out = {}
+        for ln in _lines(value):
+            if "=" not in ln:
+                raise forms.ValidationError(f"{ln!r} is not key=value.")
+            k, v = ln.split("=", 1)
+            out[k.strip()] = v.strip()
+        return out or None
+    if field.type == "rows":
+        rows = []
+        for ln in _lines(value):
+            parts = ln.split()
+            if len(parts) > len(field.subkeys):
+                raise forms.ValidationError(f"{ln!r} has more than {len(field.subkeys)} parts.")
+            rows.append({k: v for k, v in zip(field.subkeys, parts, strict=False) if v != "-"})
+        return rows or None
+    if field.type == "int":
+        return value  # None when blank
+    if field.type == "bool":
+        return bool(value)
+    return value if value not in ("",) else None
+
+
+def _django_field(field: Field, editing: bool) -> forms.Field:
+    common = {"label": field.label, "help_text": field.help}
+    required = field.required and not (field.secret and editing) and not (field.create_only and editing)
+    if field.type == "bool":
+        return forms.BooleanField(required=False, **common)
+    if field.type == "int":
+        return forms.IntegerField(required=False, **common)
+    if field.type == "choice":
+        return forms.ChoiceField(choices=field.choices, required=required, **common)
+    if field.secret:
+        widget = (
+            SecretTextarea(attrs={"rows": 4, "autocomplete": "off"})
+            if field.type == "textarea"
+            else forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+        )
+        hint = "Write-only: leave blank to keep the stored value." if editing else "Write-only: never shown again."
+        return forms.CharField(required=required, widget=widget, strip=False, label=field.label, help_text=hint)
+    multiline = field.type in ("textarea", "lines", "pairs", "rows")
+    widget = forms.Textarea(attrs={"rows": 4}) if multiline else forms.TextInput()
+    return forms.CharField(required=required, widget=widget, **common)
+
+
+class KindForm(forms.Form):
+    """Fields come from the kind; `clean()` turns text into Argo CD values in `self.values`."""
+
+    def __init__(self, kind: ResourceKind, *args: Any, obj: JSON | None = None, editing: bool = False, **kwargs: Any):
+        self.kind, self.editing = kind, editing
+        if obj is not None and "initial" not in kwargs:
+            kwargs["initial"] = {f.name: _to_text(f, dig(obj, f.target)) for f in kind.fields if not f.secret}
+        super().__init__(*args, **kwargs)
+        for f in kind.fields:
+            self.fields[f.name] = _django_field(f, editing)
+            if f.create_only and editing:
+                self.fields[f.name].disabled = True
+
+    def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """Bound fields in order, consecutive fields of one `Field.group` together (for <fieldset>s)."""
+        out: list[tuple[str, list[forms.BoundField]]] = []
+        for f in self.kind.fields:
+            if not out or out[-1][0] != f.group:
+                out.append((f.group, []))
+            out[-1][1].append(self[f.name])
+        return out
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        self.values: dict[str, Any] = {}
+        for f in self.kind.fields:
+            if f.name not in cleaned:
+                continue
+            try:
+                self.values[f.name] = _from_text(f, cleaned[f.name])
+            except forms.ValidationError as exc:
+                self.add_error(f.name, exc)
+        return cleaned
+
+
+def build_body(kind: ResourceKind, values: dict[str, Any], base: JSON | None) -> tuple[JSON, list[str]]:
+    """The object to send and the top-level fields that changed (clusters' `updatedFields`).
+
+    Secret fields are only sent when given: Argo CD never returns them, so "blank" means "keep".
+    """
+    body = kind.body_for_edit(base) if base else {}
+    changed: set[str] = set()
+    for f in kind.fields:
+        if f.name not in values or (f.create_only and base):
+            continue
+        new = values[f.name]
+        if f.secret and not new:
+            continue
+        old = dig(base or {}, f.target)
+        if f.type == "bool" and not new and old is None:
+            continue  # don't add `false` for a field Argo CD left out
+        if new != old or f.secret:
+            changed.add(f.target.split(".")[0])
+            put(body, f.target, copy.deepcopy(new))
+    return body, sorted(changed)
+
+
+def to_yaml(obj: JSON, kind: ResourceKind) -> str:
+    """The editable part of an object as YAML: metadata (name, namespace, labels, annotations) and spec."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k in ("name", "namespace", "labels", "annotations")}
+    return yaml.safe_dump({"metadata": meta, "spec": obj.get("spec") or {}}, sort_keys=False, default_flow_style=False)
+
+
+def merge_yaml(edited: JSON, base: JSON | None) -> JSON:
+    """Keep server metadata (resourceVersion, uid…) from `base` so an update is not rejected as stale."""
+    if not base:
+        return edited
+    body = copy.deepcopy(base)
+    body.pop("status", None)
+    body["metadata"] = {**(base.get("metadata") or {}), **(edited.get("metadata") or {})}
+    body["spec"] = edited.get("spec") or {}
+    return body

@@ -1,0 +1,1 @@
+from tests.audit.personas import carol, events, teams  # noqa: F401

@@ -1,0 +1,129 @@
+"""Repositories and repository credentials: write-only secrets, validate, apps found, typed-name delete."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from apps.audit.models import AuditEvent
+
+from .conftest import events
+
+pytestmark = pytest.mark.django_db
+SECRET = "hunter2-very-secret-Zq9"
+SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-secret-body\n-----END OPENSSH PRIVATE KEY-----"
+
+
+def url_of(repo: str, suffix: str = "") -> str:
+    return f"/kinds/repositories/sim-k/{quote(repo, safe='')}/{suffix}"
+
+
+def create(client, repo: str, **extra):
+    data = {"repo": repo, "type": "git", "username": "bot", "password": SECRET, "sshPrivateKey": SSH_KEY, **extra}
+    return client.post("/kinds/repositories/sim-k/new/", data)
+
+
+def test_create_repository_stores_secrets_in_argocd_and_never_shows_them(admin_client, argo, sim, unique):
+    repo = f"https://git.example.com/org/{unique}.git"
+    r = create(admin_client, repo, name=f"r-{unique}", project="default", enableLfs="on", proxy="http://proxy:3128")
+    assert r.status_code == 302 and r["Location"] == url_of(repo)
+    stored = sim.state.repos[repo]
+    assert stored["password"] == SECRET and stored["sshPrivateKey"] == SSH_KEY and stored["enableLfs"] is True
+    for page in (url_of(repo), url_of(repo, "edit/"), "/kinds/repositories/"):
+        body = admin_client.get(page).content.decode()
+        assert SECRET not in body and "OPENSSH PRIVATE KEY" not in body
+    event = events(kind="repository", action="create")[-1]
+    assert event.outcome == AuditEvent.Outcome.SUCCEEDED and event.name == repo
+    assert event.after["password"] == "***" and event.after["sshPrivateKey"] == "***"
+    assert SECRET not in str(event.after) and event.after["username"] == "bot"
+
+
+def test_edit_with_blank_password_keeps_the_stored_one_and_records_before_after(admin_client, argo, sim, unique):
+    repo = f"https://git.example.com/org/{unique}.git"
+    create(admin_client, repo)
+    r = admin_client.post(url_of(repo, "edit/"), {"type": "git", "username": "new-bot", "password": ""})
+    assert r.status_code == 302
+    assert sim.state.repos[repo]["username"] == "new-bot"
+    assert sim.state.repos[repo]["password"] == SECRET
+    event = events(kind="repository", action="edit")[-1]
+    assert event.before["username"] == "bot" and event.after["username"] == "new-bot"
+    assert "password" not in event.after
+    admin_client.post(url_of(repo, "edit/"), {"type": "git", "username": "new-bot", "password": "rotated-pw-1"})
+    assert sim.state.repos[repo]["password"] == "rotated-pw-1"
+
+
+def test_argocd_refusal_is_shown_in_the_form_and_nothing_is_created(admin_client, argo, sim):
+    r = create(admin_client, "ftp:/not-a-repo")
+    body = r.content.decode()
+    assert r.status_code == 400
+    assert "invalid URL" in body and SECRET not in body and "OPENSSH" not in body
+    assert "ftp:/not-a-repo" not in sim.state.repos
+    assert events(kind="repository", action="create")[-1].outcome == AuditEvent.Outcome.FAILED
+
+
+def test_test_connection_on_the_form_validates_without_saving(admin_client, argo, sim, unique):
+    repo = f"https://unreachable.example.com/{unique}.git"
+    r = create(admin_client, repo, preview="1")
+    assert r.status_code == 200 and "repository not found" in r.content.decode()
+    assert repo not in sim.state.repos
+    ok = create(admin_client, f"https://git.example.com/{unique}.git", preview="1")
+    assert "Argo CD reached" in ok.content.decode()
+    assert f"https://git.example.com/{unique}.git" not in sim.state.repos
+
+
+def test_validate_button_reports_the_connection_and_audits(admin_client, argo, sim, unique):
+    repo = f"https://git.example.com/org/{unique}.git"
+    create(admin_client, repo)
+    r = admin_client.post(url_of(repo), {"validate": "1"}, headers={"HX-Request": "true"})
+    assert r.status_code == 200 and r.headers["HX-Refresh"] == "true"
+    assert "Argo CD reached" in admin_client.get(url_of(repo)).content.decode()
+    assert events(kind="repository", action="validate")[-1].outcome == AuditEvent.Outcome.SUCCEEDED
+
+
+def test_detail_lists_the_apps_found_in_the_repository(admin_client, argo, sim):
+    repo = next(iter(sim.state.repos))
+    body = admin_client.get(url_of(repo)).content.decode()
+    assert "Applications found in this repository" in body and "overlays" in body
+
+
+def test_delete_needs_the_url_typed_and_records_what_was_deleted(admin_client, argo, sim, unique):
+    repo = f"https://git.example.com/org/{unique}.git"
+    create(admin_client, repo)
+    page = admin_client.get(url_of(repo, "delete/")).content.decode()
+    assert f'data-confirm-name="{repo}"' in page
+    detail = admin_client.get(url_of(repo)).content.decode()
+    assert '<dialog id="confirm-delete">' in detail and f'data-confirm-name="{repo}"' in detail
+    wrong = admin_client.post(url_of(repo, "delete/"), {"confirm_name": "nope"})
+    assert wrong.status_code == 400 and repo in sim.state.repos
+    r = admin_client.post(url_of(repo, "delete/"), {"confirm_name": repo})
+    assert r.status_code == 302 and repo not in sim.state.repos
+    event = events(kind="repository", action="delete")[-1]
+    assert event.outcome == AuditEvent.Outcome.SUCCEEDED and event.before["repo"] == repo
+
+
+def test_member_with_a_project_grant_cannot_add_repositories(client, alice, grant, argo, sim, unique):
+    grant(alice, ["view", "create"], project="default")
+    client.force_login(alice)
+    r = client.post("/kinds/repositories/sim-k/new/", {"repo": f"https://x.example/{unique}.git", "type": "git"})
+    assert r.status_code == 404
+    assert f"https://x.example/{unique}.git" not in sim.state.repos
+    assert events(outcome=AuditEvent.Outcome.DENIED, kind="repository", actor="alice")
+
+
+def test_repocreds_create_edit_delete_keep_the_password_write_only(admin_client, argo, sim, unique):
+    prefix = f"https://git.example.com/{unique}/"
+    r = admin_client.post(
+        "/kinds/repocreds/sim-k/new/", {"url": prefix, "type": "git", "username": "u", "password": SECRET}
+    )
+    assert r.status_code == 302
+    assert sim.state.repocreds[prefix]["password"] == SECRET
+    key = quote(prefix, safe="")
+    for page in (f"/kinds/repocreds/sim-k/{key}/", f"/kinds/repocreds/sim-k/{key}/edit/"):
+        body = admin_client.get(page).content.decode()
+        assert r.status_code in (200, 302) and SECRET not in body and prefix in body
+    admin_client.post(f"/kinds/repocreds/sim-k/{key}/edit/", {"type": "git", "username": "u2", "password": ""})
+    assert sim.state.repocreds[prefix]["username"] == "u2" and sim.state.repocreds[prefix]["password"] == SECRET
+    assert admin_client.post(f"/kinds/repocreds/sim-k/{key}/delete/").status_code == 302
+    assert prefix not in sim.state.repocreds
+    assert [e.action for e in events(kind="repocreds", name=prefix)] == ["create", "edit", "delete"]
