@@ -11,7 +11,6 @@ import sys
 import time
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import get_commands
 from django.core.management.base import BaseCommand, CommandError
 
@@ -59,6 +58,8 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     proc.kill()
 
+        # Ctrl-C must stop everything even when started from a shell that ignores SIGINT in background jobs.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
         try:
             spawn(
@@ -108,4 +109,3 @@ class Command(BaseCommand):
             self.stdout.write("\nStopping…")
         finally:
             stop_all()
-            get_user_model()  # keep the app registry import-time side effects explicit
