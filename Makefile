@@ -8,7 +8,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 DEMO_INSTANCES ?= 3
 DEMO_APPS ?= 60
 
-.PHONY: help venv install install-dev services lint format migrate test demo bench clean
+.PHONY: help venv install install-dev services lint format migrate test demo clean
 
 help:
 	@echo "make demo   - install, migrate, seed, and run the portal with simulated Argo CD instances"
@@ -47,9 +47,6 @@ test: install-dev services lint
 
 demo: migrate
 	$(PY) manage.py demo --instances $(DEMO_INSTANCES) --apps $(DEMO_APPS)
-
-bench: install-dev services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
