@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh, trigger_client_event
 
 from apps.access.guards import get_instance
 from apps.access.rules import can
@@ -108,7 +108,9 @@ def detail(request: HttpRequest, kind: str, instance: str, key: str) -> HttpResp
             messages.success(request, answer["notice"])
             return HttpResponseClientRefresh() if request.htmx else redirect(object_url(k.slug, inst.name, key))
         if request.htmx:  # an error, a one-time token, an answer or an Operation card: in place
-            return render(request, "kinds/_result.html", {"kind": k, "instance": inst, "key": key, **answer})
+            response = render(request, "kinds/_result.html", {"kind": k, "instance": inst, "key": key, **answer})
+            # A new token changes the token table; the page refreshes that part (not the one-time token).
+            return trigger_client_event(response, "tokens-changed") if answer.get("new_token") else response
         context.update(answer)
         if context.pop("reload", False):
             obj = services.fetch(k, inst, key)

@@ -9,7 +9,7 @@ from django.db.models import F, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseStopPolling
+from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 from apps.access.guards import require
 from apps.access.rules import applications_q, can, instances_visible, is_platform_admin
@@ -111,8 +111,9 @@ def operation_card(request: HttpRequest, pk: int) -> HttpResponse:
     op = _get_operation(request, pk)
     response = render(request, "operations/card.html", {"op": op, "oob": True})
     if op.is_final:
-        # 286 tells htmx to stop polling; the final card is still swapped in.
-        return HttpResponseStopPolling(response.content)
+        # 286 tells htmx to stop polling; the final card is still swapped in, and the page may refresh
+        # what the operation changed (e.g. a project's token table) on "operation-finished".
+        return trigger_client_event(HttpResponseStopPolling(response.content), "operation-finished")
     return response
 
 
