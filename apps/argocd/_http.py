@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import random
+import socket
 import tempfile
 import threading
 import time
@@ -366,6 +367,8 @@ class Stream:
         self._resp: requests.Response = transport.request(
             method, path, params=params, stream=True, read_timeout=read_timeout
         )
+        # Kept now: once http.client has handed the connection to the response, only the reader holds it.
+        self._sock = _socket_of(self._resp)
         self._closed = threading.Event()
         ctx = {"instance": transport.name, "method": method, "path": path}
         # The generator must not reference `self`: a cycle would keep the connection open until the cyclic GC
@@ -396,10 +399,26 @@ class Stream:
         if self._closed.is_set():
             return
         self._closed.set()
-        # Closing the response first also unblocks a read in progress in another thread (e.g. a watch).
+        # A reader blocked in another thread (an idle watch) holds the BufferedReader's lock, so closing the
+        # response alone would wait for it forever. Shutting the socket down first makes its recv return at once
+        # (EOF); then the response can be closed. socket.socket.shutdown, not SSLSocket's: that one drops the TLS
+        # object under the reader's feet.
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
         self._resp.close()
         with contextlib.suppress(ValueError):  # "generator already executing" when closed from another thread
             self._gen.close()
+
+
+def _socket_of(resp: requests.Response) -> socket.socket | None:
+    """The socket under a streamed response (urllib3 2: the connection's, else http.client's file's)."""
+    raw = resp.raw
+    sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    if sock is None:
+        fp = getattr(getattr(raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def _frames(

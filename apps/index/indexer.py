@@ -50,8 +50,7 @@ class Options:
     lease_ttl: float = 15.0
     lease_retry_seconds: float = 5.0  # how often a non-holder tries to take over
     flush_seconds: float = 0.1  # event batching window
-    # The stream sends no keep-alives: a quiet stream times out and resumes. It also bounds how long an
-    # abandoned reader (after a resync or a stop) keeps its connection.
+    # The stream sends no keep-alives: a quiet stream times out and resumes.
     watch_read_timeout: float = 30.0
     backoff_cap: float = 30.0
     holder: str = ""
@@ -187,7 +186,7 @@ class InstanceWatcher(threading.Thread):
             try:
                 ended, resource_version = self._consume(reader.events, resync_at, resource_version)
             finally:
-                reader.abandon()
+                reader.close()
             if ended is _IDLE:
                 continue  # a quiet instance: resume from where we were, no resync needed
             if ended is _END and time.monotonic() - opened < 1:
@@ -250,9 +249,9 @@ class InstanceWatcher(threading.Thread):
 class _Reader(threading.Thread):
     """Owns one watch stream: opens it, iterates and hands (type, app) to the watcher through `events`.
 
-    Opening blocks until the first event (Argo CD sends no headers before it), and a blocked read cannot be
-    interrupted from another thread, so the watcher never waits for a reader: it abandons it, and the reader
-    exits at its next frame or read timeout.
+    The watcher ends a reader with `close()`, which closes the stream under a blocked read. Opening blocks until
+    the first event (Argo CD sends no headers before it) and cannot be interrupted: a reader closed while still
+    opening closes its stream as soon as it has it.
     """
 
     def __init__(self, client, resource_version: str | None, read_timeout: float, name: str) -> None:
@@ -261,11 +260,17 @@ class _Reader(threading.Thread):
         self.resource_version = resource_version
         self.read_timeout = read_timeout
         self.events: queue.Queue = queue.Queue()
-        self._abandoned = threading.Event()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._stream = None
         self._last = time.monotonic()
 
-    def abandon(self) -> None:
-        self._abandoned.set()
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            stream = self._stream
+        if stream is not None:
+            stream.close()
 
     def run(self) -> None:
         stream = None
@@ -273,9 +278,11 @@ class _Reader(threading.Thread):
             stream = self.client.watch_applications(
                 fields=summary.WATCH_FIELDS, resource_version=self.resource_version, read_timeout=self.read_timeout
             )
-            for result in stream:
-                if self._abandoned.is_set():
+            with self._lock:
+                if self._closed:
                     return
+                self._stream = stream
+            for result in stream:
                 self._last = time.monotonic()
                 app = result.get("application") if isinstance(result, dict) else None
                 if isinstance(app, dict):

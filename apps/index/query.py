@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from math import ceil
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
@@ -15,11 +17,12 @@ from django.db import connection
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from apps.access import rules
+from apps.access import glob, rules
 from apps.access.models import Action
+from apps.instances.models import Instance
 
 from . import selectors
-from .models import ApplicationSummary, IndexState
+from .models import ApplicationSummary
 
 PAGE_SIZE = 50
 # The indexer resyncs every 10 minutes; a state not refreshed for much longer means no indexer is running.
@@ -164,9 +167,11 @@ def visible(user, instances: dict[str, int] | None = None) -> QuerySet[Applicati
 
 def filtered(user, f: Filters, instances: dict[str, int] | None = None) -> QuerySet[ApplicationSummary]:
     """Raises selectors.SelectorError for a bad label selector."""
+    if instances is None:
+        instances = {i.name: i.pk for i in rules.instances_visible(user)}
     qs = visible(user, instances)
-    if f.instance:
-        qs = qs.filter(instance__name=f.instance)
+    if f.instance:  # by id: no join with the instances table (an instance the user cannot see matches nothing)
+        qs = qs.filter(instance_id=instances.get(f.instance, 0))
     if f.project:
         qs = qs.filter(project=f.project)
     # The counts show an empty status as Unknown, so filtering on Unknown includes empty ones.
@@ -182,48 +187,75 @@ def filtered(user, f: Filters, instances: dict[str, int] | None = None) -> Query
     return qs
 
 
-def _one_pass(qs: QuerySet, f: Filters, start: int) -> tuple[list[tuple[str, str, int]], list[int]]:
-    """(health, sync, count) groups of the filtered set and the ids of one page of it.
+@dataclass
+class _Pass:
+    health: dict[str, int]
+    sync: dict[str, int]
+    total: int
+    rows: list[dict[str, Any]]
 
-    On PostgreSQL one statement filters the index once (a materialized CTE feeding both the GROUP BY and the
-    page); elsewhere two plain ORM queries. order_by() drops Meta.ordering, which would join into a GROUP BY.
+
+def _add(counts: dict[str, int], status: str | None, n: int) -> None:
+    counts[status or "Unknown"] = counts.get(status or "Unknown", 0) + n
+
+
+def _one_pass(qs: QuerySet, f: Filters, start: int, order_ids: list[int]) -> _Pass:
+    """Counts per health and sync status, the total and one page of rows of the filtered set.
+
+    On PostgreSQL this is one statement: a materialized CTE filters the index once and feeds both a GROUP BY
+    GROUPING SETS (per health, per sync, total) and the page, whose rows are read back by id in the same
+    statement. Instances sort by name through their position in `order_ids` (ids in name order) rather than a
+    join. Elsewhere, two plain ORM queries. order_by() drops Meta.ordering, which would join into a GROUP BY.
     """
+    health: dict[str, int] = {}
+    sync: dict[str, int] = {}
     if connection.vendor != "postgresql":
-        groups = list(qs.order_by().values_list("health_status", "sync_status").annotate(n=Count("id")))
-        ids = list(qs.order_by(*_order(f)).values_list("id", flat=True)[start : start + PAGE_SIZE])
-        return groups, ids
-    inner = qs.order_by().values(
-        "id", "health_status", "sync_status", "name", "namespace", k=F(SORTS[f.sort]), i=F("instance__name")
-    )
+        for h, s, n in qs.order_by().values_list("health_status", "sync_status").annotate(n=Count("id")):
+            _add(health, h, n)
+            _add(sync, s, n)
+        rows = list(qs.order_by(*_order(f)).values(*COLUMNS)[start : start + PAGE_SIZE])
+        return _Pass(health, sync, sum(health.values()), rows)
+    keys = {} if f.sort == "instance" else {"k": F(SORTS[f.sort])}
+    inner = qs.order_by().values("id", "health_status", "sync_status", "instance_id", "name", "namespace", **keys)
     try:
         inner_sql, params = inner.query.sql_with_params()
     except EmptyResultSet:  # e.g. a user without grants: Django proves there is nothing to fetch
-        return [], []
+        return _Pass(health, sync, 0, [])
     direction = "DESC" if f.desc else "ASC"
+    position = "array_position(%s::bigint[], instance_id)"
+    order = f"{position} {direction}" if f.sort == "instance" else f"k {direction} NULLS LAST, {position}"
+    table = ApplicationSummary._meta.db_table
+    columns = ", ".join(f"s.{ApplicationSummary._meta.get_field(c).column}" for c in COLUMNS)
+    nulls = ", ".join("NULL" for _ in COLUMNS)
     sql = (
         f"WITH f AS MATERIALIZED ({inner_sql}) "
-        "SELECT 0, health_status, sync_status, COUNT(*) FROM f GROUP BY health_status, sync_status "
-        f"UNION ALL (SELECT 1, NULL, NULL, id FROM f ORDER BY k {direction} NULLS LAST, i, name, namespace "
-        "LIMIT %s OFFSET %s)"
+        "SELECT 0, GROUPING(health_status, sync_status), health_status, sync_status, COUNT(*), "
+        f"{nulls} FROM f GROUP BY GROUPING SETS ((health_status), (sync_status), ()) "
+        f"UNION ALL SELECT 1, NULL, NULL, NULL, p.pos, {columns} "
+        f"FROM unnest(ARRAY(SELECT id FROM f ORDER BY {order}, name, namespace LIMIT %s OFFSET %s)) "
+        f"WITH ORDINALITY AS p(id, pos) JOIN {table} s ON s.id = p.id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, PAGE_SIZE, start])
+        cursor.execute(sql, [*params, order_ids, PAGE_SIZE, start])
         result = cursor.fetchall()
-    return [(h, s, n) for kind, h, s, n in result if kind == 0], [n for kind, _, _, n in result if kind == 1]
+    total = 0
+    page: list[tuple] = []
+    for kind, grouping, h, s, n, *rest in result:
+        if kind == 1:
+            page.append((n, rest))
+        elif grouping == 1:  # grouped by health only (GROUPING sets a bit for each column not grouped by)
+            _add(health, h, n)
+        elif grouping == 2:
+            _add(sync, s, n)
+        else:
+            total = n
+    page.sort(key=lambda r: r[0])
+    return _Pass(health, sync, total, [dict(zip(COLUMNS, rest, strict=True)) for _, rest in page])
 
 
-def _counts(groups: list[tuple[str, str, int]]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """Counts per health and per sync status, largest first, from the (health, sync) groups."""
-    health: dict[str, int] = {}
-    sync: dict[str, int] = {}
-    for h, s, n in groups:
-        health[h or "Unknown"] = health.get(h or "Unknown", 0) + n
-        sync[s or "Unknown"] = sync.get(s or "Unknown", 0) + n
-
-    def ordered(counts: dict[str, int]) -> list[tuple[str, int]]:
-        return sorted(counts.items(), key=lambda r: (-r[1], r[0]))
-
-    return ordered(health), ordered(sync)
+def _ordered(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Largest first."""
+    return sorted(counts.items(), key=lambda r: (-r[1], r[0]))
 
 
 def _order(f: Filters) -> list:
@@ -233,23 +265,44 @@ def _order(f: Filters) -> list:
     return [primary, *tail]
 
 
-def stale_instances(instances: list) -> list[dict[str, Any]]:
-    """Those of `instances` whose part of the index may be out of date, with the reason."""
-    states = {s.instance_id: s for s in IndexState.objects.filter(instance__in=[i.pk for i in instances])}
+def instances_with_state(user) -> list[dict[str, Any]]:
+    """The enabled instances the user may view (as rules.instances_visible decides), in name order, each with
+    its index state, in one query and without loading (and decrypting) credentials."""
+    if not (user is not None and user.is_authenticated and user.is_active):
+        return []
+    rows = (
+        Instance.objects.filter(enabled=True)
+        .order_by("name")
+        .values(
+            "id",
+            "name",
+            last_resync_at=F("index_state__last_resync_at"),
+            last_event_at=F("index_state__last_event_at"),
+            connected=F("index_state__connected"),
+            error=F("index_state__error"),
+        )
+    )
+    if user.is_superuser:
+        return list(rows)
+    grants = rules._grants(user)
+    return [r for r in rows if any(glob.match(g.instance_glob, r["name"]) for g in grants)]
+
+
+def stale_instances(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Those of `instances` (from instances_with_state) whose part of the index may be out of date, with why."""
     old = timezone.now() - STALE_AFTER
     stale = []
-    for instance in instances:
-        state = states.get(instance.pk)
-        if state is None or state.last_resync_at is None:
+    for i in instances:
+        resynced, event = i["last_resync_at"], i["last_event_at"]
+        if resynced is None:
             reason = "not indexed yet (is `manage.py run_indexer` running?)"
-        elif not state.connected:
-            reason = state.error or "disconnected"
-        elif state.last_resync_at < old and (state.last_event_at is None or state.last_event_at < old):
-            reason = "the indexer has not reported since " + state.last_resync_at.strftime("%Y-%m-%d %H:%M UTC")
+        elif not i["connected"]:
+            reason = i["error"] or "disconnected"
+        elif resynced < old and (event is None or event < old):
+            reason = "the indexer has not reported since " + resynced.strftime("%Y-%m-%d %H:%M UTC")
         else:
             continue
-        seen = state.last_event_at or state.last_resync_at if state else None
-        stale.append({"id": instance.pk, "name": instance.name, "reason": reason, "seen": seen})
+        stale.append({"id": i["id"], "name": i["name"], "reason": reason, "seen": event or resynced})
     return stale
 
 
@@ -260,7 +313,9 @@ def _decorate(row: dict[str, Any], instance: str, stale: bool) -> None:
     row.update(
         instance=instance,
         stale=stale,
+        key=f"{instance}/{row['name']}",
         href=f"/applications/{quote(instance)}/{quote(row['name'])}/",
+        other_namespace=row["namespace"] if row["namespace"] != "argocd" else "",
         dest=row["dest_name"] or row["dest_server"],
         short_revision=revision[:7] if len(revision) == 40 else revision[:24],
         synced=synced.strftime("%Y-%m-%d %H:%M") if synced else "",
@@ -268,36 +323,40 @@ def _decorate(row: dict[str, Any], instance: str, stale: bool) -> None:
 
 
 def search(user, f: Filters) -> Result:
-    instances = rules.instances_visible(user)
-    names = {i.pk: i.name for i in instances}
-    by_name = {i.name: i.pk for i in instances}
+    instances = instances_with_state(user)
+    names = {i["id"]: i["name"] for i in instances}
+    by_name = {i["name"]: i["id"] for i in instances}
     stale = stale_instances(instances)
     try:
         qs = filtered(user, f, by_name)
     except selectors.SelectorError as exc:
         return Result([], 0, 1, 1, [], [], selector_error=str(exc), stale=stale, instances=by_name)
-    groups, ids = _one_pass(qs, f, (f.page - 1) * PAGE_SIZE)
-    health_counts, sync_counts = _counts(groups)
-    total = sum(n for _, n in health_counts)  # the GROUP BY gives the count too
-    pages = max(1, ceil(total / PAGE_SIZE))
+    order_ids = list(by_name.values())  # name order
+    found = _one_pass(qs, f, (f.page - 1) * PAGE_SIZE, order_ids)
+    pages = max(1, ceil(found.total / PAGE_SIZE))
     page = min(f.page, pages)
     if page != f.page:  # past the end: show the last page (a second pass, only for stale links)
-        _, ids = _one_pass(qs, f, (page - 1) * PAGE_SIZE)
+        found = _one_pass(qs, f, (page - 1) * PAGE_SIZE, order_ids)
     stale_ids = {s["id"] for s in stale}
-    by_id = {r["id"]: r for r in ApplicationSummary.objects.filter(id__in=ids).values(*COLUMNS)} if ids else {}
-    rows = [by_id[i] for i in ids if i in by_id]
-    for row in rows:
+    for row in found.rows:
         _decorate(row, names.get(row["instance_id"], ""), row["instance_id"] in stale_ids)
-    return Result(rows, total, page, pages, health_counts, sync_counts, stale=stale, instances=by_name)
+    health, sync = _ordered(found.health), _ordered(found.sync)
+    return Result(found.rows, found.total, page, pages, health, sync, stale=stale, instances=by_name)
 
 
-def projects(user) -> list[str]:
-    """Projects for the filter's choices. Cached a minute per user: this is a convenience list, and a scan of
-    the whole index on every page load is not worth it (what the user may see is still decided per query)."""
-    key = f"index:projects:{user.pk}"
+def choices(user, instances: dict[str, int]) -> dict[str, Any]:
+    """The project filter's choices and whether to show the bulk-sync button, cached a minute per user and set
+    of grants (a changed grant changes the key): both are conveniences, and scanning the index for them on every
+    page load is not worth it. What the user may see or sync is still decided per query and per action."""
+    grants = sorted((g.pk, g.instance_glob, g.project_glob, g.app_glob, *g.actions) for g in rules._grants(user))
+    digest = hashlib.sha1(repr((user.is_superuser, sorted(instances.values()), grants)).encode()).hexdigest()
+    key = f"index:choices:{user.pk}:{digest}"
     found = cache.get(key)
     if found is None:
-        found = list(visible(user).order_by("project").values_list("project", flat=True).distinct())
+        found = {
+            "projects": list(visible(user, instances).order_by("project").values_list("project", flat=True).distinct()),
+            "can_sync": can_sync_any(user, instances),
+        }
         cache.set(key, found, 60)
     return found
 
@@ -321,16 +380,42 @@ HEADERS = [
 ]
 
 
-def headers(f: Filters) -> list[dict[str, str]]:
+def link(base: str, params: Mapping[str, list[str]], **changes: str | None) -> str:
+    """`base` with the current query string, some parameters set or (None) dropped: the `{% querystring %}`
+    tag's result, built in Python because a page has some twenty of these links."""
+    merged = {k: v for k, v in params.items() if k not in changes}
+    merged.update({k: [v] for k, v in changes.items() if v is not None})
+    encoded = urlencode(merged, doseq=True)
+    return f"{base}?{encoded}" if encoded else base
+
+
+def headers(f: Filters, base: str = "", params: Mapping[str, list[str]] | None = None) -> list[dict[str, str]]:
     """Column headers with the sort each one links to: a second click reverses the order."""
     out = []
     for key, label in HEADERS:
         current = key == f.sort
+        sort = ("-" + key if current and not f.desc else key) if key else ""
         out.append(
             {
                 "label": label,
-                "next": ("-" + key if current and not f.desc else key) if key else "",
+                "next": sort,
+                "href": link(base, params or {}, sort=sort, page=None) if sort else "",
                 "arrow": (" ▼" if f.desc else " ▲") if current else "",
             }
         )
     return out
+
+
+def count_links(result: Result, base: str, params: Mapping[str, list[str]]) -> dict[str, list[tuple]]:
+    """(status, count, href) per health and per sync status; the href filters on that status."""
+    return {
+        "health": [(name, n, link(base, params, health=name, page=None)) for name, n in result.health_counts],
+        "sync": [(name, n, link(base, params, sync=name, page=None)) for name, n in result.sync_counts],
+    }
+
+
+def page_links(result: Result, base: str, params: Mapping[str, list[str]]) -> dict[str, str]:
+    return {
+        "prev": link(base, params, page=str(result.page - 1)) if result.page > 1 else "",
+        "next": link(base, params, page=str(result.page + 1)) if result.page < result.pages else "",
+    }

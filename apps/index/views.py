@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from . import query
 
@@ -13,19 +14,24 @@ def application_list(request: HttpRequest) -> HttpResponse:
     # a user without grants gets an empty list rather than a 403.
     filters = query.Filters.from_query(request.GET)
     result = query.search(request.user, filters)
+    base, params = reverse("index:list"), dict(request.GET.lists())
     context = {
         "f": filters,
         "result": result,
-        "headers": query.headers(filters),
+        "headers": query.headers(filters, base, params),
+        "counts": query.count_links(result, base, params),
+        "pages": query.page_links(result, base, params),
         "sort_param": ("-" if filters.desc else "") + filters.sort,
     }
     if request.htmx:
         return render(request, "index/list.html#rows", context)
+    choices = query.choices(request.user, result.instances)
     context.update(
+        list_url=base,
         instances=result.instances,
-        projects=query.projects(request.user),
+        projects=choices["projects"],
         sync_choices=query.SYNC_CHOICES,
         health_choices=query.HEALTH_CHOICES,
-        can_sync=query.can_sync_any(request.user, result.instances),
+        can_sync=choices["can_sync"],
     )
     return render(request, "index/list.html", context)

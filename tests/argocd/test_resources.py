@@ -234,7 +234,6 @@ def test_notifications(client, method):
     assert isinstance(got, list) and got and "name" in got[0]
 
 
-@pytest.mark.skip(reason="simulator honours only the first repeated updatedFields value (see /tmp/sim-issues.md)")
 def test_update_cluster_with_several_updated_fields(client, uid):
     server = f"https://k8s-multi-{uid}.example.com"
     client.create_cluster({"server": server, "name": f"m-{uid}", "config": {}})

@@ -174,3 +174,35 @@ def test_watch_filters_by_project_and_selector(client):
     with client.watch_applications(selector=f"{key}={value}", read_timeout=5) as events:
         ev = next(events)
     assert ev["application"]["metadata"]["labels"][key] == value
+
+
+def test_watch_close_from_another_thread_unblocks_the_reader(make_sim):
+    sim = make_sim()
+    with ArgoCDClient(sim.url, token=sim.portal_token(), name="s") as c:
+        apps = c.list_applications()
+        assert wait_for(lambda: server_streams(sim) == 0)
+        baseline = sim.state.subscriber_count()
+        stream = c.watch_applications(read_timeout=30)
+        seen: list[dict] = []
+        reader_done = threading.Event()
+
+        def read() -> None:
+            for ev in stream:  # blocks in a socket read once the initial ADDED events are consumed
+                seen.append(ev)
+            reader_done.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        assert wait_for(lambda: len(seen) == len(apps)), "initial events never arrived"
+        time.sleep(0.2)  # let the reader block on the idle stream
+        assert not reader_done.is_set()
+
+        closer = threading.Thread(target=stream.close, daemon=True)
+        started = time.monotonic()
+        closer.start()
+        closer.join(timeout=1.0)
+        assert not closer.is_alive(), "close() from another thread hung"
+        assert time.monotonic() - started < 1.0
+        assert reader_done.wait(1.0), "the blocked reader did not end after close()"
+        assert stream.closed
+        assert wait_for(lambda: sim.state.subscriber_count() == baseline), "server still streaming after close()"

@@ -219,3 +219,18 @@ def test_editing_an_instance_label_does_not_restart_its_watcher_but_a_new_token_
     instance.password = "changed"
     instance.save()
     wait_for(lambda: indexer.watchers.get(instance.pk) not in (None, first), timeout=5)
+
+
+def test_watch_streams_are_closed_at_each_resync_and_on_stop(run_indexer, make_sim):
+    server = make_sim(apps=3)
+    instance = register(server, "closing")
+    indexer = run_indexer(resync_seconds=0.3)
+    wait_for(lambda: IndexState.objects.filter(instance=instance, connected=True).exists(), timeout=10)
+    # Each resync replaces the watch. The replaced one is closed, not left blocked until its read timeout (30 s),
+    # so streams do not pile up: at most the new one and one the server has not yet seen go.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        assert server.state.subscriber_count() <= 2
+        time.sleep(0.05)
+    indexer.stop()
+    wait_for(lambda: server.state.subscriber_count() == 0, timeout=2)

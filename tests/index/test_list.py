@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from apps.index.models import ApplicationSummary, IndexState
@@ -226,3 +227,31 @@ def test_an_empty_status_is_counted_and_filtered_as_unknown(admin_client, indexe
     response = admin_client.get(URL + "?health=Unknown")
     assert blank and set(names(response)) == blank
     assert dict(response.context["result"].health_counts) == {"Unknown": len(blank)}
+
+
+def test_the_list_page_stays_at_a_handful_of_queries(client, alice, indexed, django_assert_max_num_queries):
+    # session, user, grants, instances with their index state, then one statement for counts, total and rows
+    # (two on databases without the PostgreSQL form). The project choices and sync button are cached per user
+    # and set of grants, which costs two more queries on the first full page.
+    grant(alice, "payments", instance="sim-test", app="*payments*", actions=["sync"])
+    grant(alice, "checkout", instance="sim-*", project="checkout")
+    client.force_login(alice)
+    per_page = 5 if connection.vendor == "postgresql" else 6
+    with django_assert_max_num_queries(per_page + 2):
+        first = client.get(URL)
+    assert names(first) and "Sync selected" in first.content.decode()
+    for params in ("", "?sort=-health", "?sort=instance", "?health=Healthy&sync=Synced&q=a", "?selector=team%3Dx"):
+        with django_assert_max_num_queries(per_page):
+            assert client.get(URL + params).status_code == 200
+        with django_assert_max_num_queries(per_page):
+            assert client.get(URL + params, headers={"HX-Request": "true"}).status_code == 200
+
+
+def test_sorting_by_instance_follows_instance_names_both_ways(admin_client, make_sim):
+    for name in ("zeta", "alpha"):  # registered out of name order so ids and names disagree
+        index_now(register(make_sim(apps=4), name))
+    ascending = [i for i, _ in rows_of(admin_client.get(URL + "?sort=instance"))]
+    descending = [i for i, _ in rows_of(admin_client.get(URL + "?sort=-instance"))]
+    assert ascending == ["alpha"] * 4 + ["zeta"] * 4 and descending == ["zeta"] * 4 + ["alpha"] * 4
+    names_in_alpha = names(admin_client.get(URL + "?sort=instance"))[:4]
+    assert names_in_alpha == sorted(names_in_alpha)  # then by name within an instance
