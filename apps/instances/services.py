@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -445,3 +445,13 @@ def permissions_matrix(instance: Instance, *, deadline: float = 8.0) -> dict[str
         verdict = "works" if all(a is True for a in got) else "never" if False in got else "unknown"
         needs.append((portal_action, [f"{r} {a}" for r, a in required], verdict))
     return {"actions": CAN_I_ACTIONS, "rows": rows, "needs": needs, "error": errors[0] if errors else ""}
+
+
+def rotation_due(instance: Instance) -> datetime | None:
+    """When beat starts rotating the portal's own API key: PORTAL_TOKEN_ROTATE_WITHIN_DAYS before it expires.
+
+    None when nothing will be rotated: no expiry, or a session token renewed by logging in again.
+    """
+    if not instance.token or not instance.token_expires_at or instance.password:
+        return None
+    return instance.token_expires_at - timedelta(days=settings.PORTAL_TOKEN_ROTATE_WITHIN_DAYS)

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from apps.access.guards import admin_required
 from apps.audit.service import Outcome, record
 from apps.index.models import IndexState
+from apps.operations.models import Operation
 
 from . import services
 from .forms import InstanceForm
@@ -69,7 +70,12 @@ def instance_detail(request: HttpRequest, name: str) -> HttpResponse:
     instance = get_object_or_404(Instance, name=name)
     if request.method == "POST":
         return _detail_action(request, instance)
-    context = {"instance": instance, "index": IndexState.objects.filter(instance=instance).first()}
+    context = {
+        "instance": instance,
+        "index": IndexState.objects.filter(instance=instance).first(),
+        "rotation_due": services.rotation_due(instance),
+        "rotations": Operation.objects.filter(instance=instance, kind=Operation.Kind.ROTATE_INSTANCE_TOKEN)[:3],
+    }
     if request.GET.get("part") == "cani" or request.GET.get("cani"):
         context["matrix"] = services.permissions_matrix(instance)
         if request.htmx:

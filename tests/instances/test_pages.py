@@ -340,3 +340,25 @@ def test_view_is_shown_to_work_when_the_index_sees_applications(admin_client, re
     html = admin_client.get("/instances/sim-reg/?part=cani", HTTP_HX_REQUEST="true").content.decode()
     assert '<tr data-action="view"><td>view</td><td>applications get</td><td><span class="badge ok">works' in html
     assert "the index sees 30 applications" in html
+
+
+@pytest.mark.django_db
+def test_instance_page_says_when_the_portal_token_is_rotated_and_lists_rotations(admin_client, registered):
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from apps.operations.models import Operation
+
+    registered.token_expires_at = timezone.now() + timedelta(days=30)
+    registered.save()
+    Operation.objects.create(
+        kind=Operation.Kind.ROTATE_INSTANCE_TOKEN, instance=registered, instance_name=registered.name,
+        state=Operation.State.FAILED, error="could not delete the old token",
+    )  # fmt: skip
+    body = admin_client.get(f"/instances/{registered.name}/").content.decode()
+    due = registered.token_expires_at - timedelta(days=settings.PORTAL_TOKEN_ROTATE_WITHIN_DAYS)
+    assert f"rotated automatically from {due:%Y-%m-%d %H:%M} UTC" in body
+    assert "could not delete the old token" in body
+    assert "/kinds/settings/sim-reg/settings/" in body
