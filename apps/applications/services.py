@@ -12,17 +12,17 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial, wraps
+from functools import partial
 from typing import Any
 
 import yaml
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest
 
 from apps.access.guards import get_instance, require
 from apps.access.rules import can, instances_visible
 from apps.argocd import ArgoCDClient, Outcome, errors, fan_out
 from apps.argocd.errors import ArgoCDError
+from apps.core.argocd_pages import error_text
 from apps.instances.models import Instance
 
 JSON = dict[str, Any]
@@ -96,36 +96,6 @@ ACTIONS = ("sync", "rollback", "terminate", "action", "logs", "edit", "delete")
 def permissions(request: HttpRequest, ctx: AppContext) -> dict[str, bool]:
     """What the user may do on this app, to hide buttons they cannot use (the views still check each POST)."""
     return {a: can(request.user, a, ctx.instance, ctx.project, ctx.name) for a in ACTIONS}
-
-
-def error_text(exc: ArgoCDError, instance: str = "") -> str:
-    """A sentence for a person: unreachable instances say so and invite a retry; otherwise Argo CD's words."""
-    if isinstance(exc, errors.Unavailable):
-        return f"{exc.instance or instance} is unavailable: {exc.detail} — try again"
-    if isinstance(exc, errors.BadResponse):
-        return f"{exc.instance or instance} answered something that is not Argo CD: {exc.detail} — try again"
-    return exc.detail or exc.message
-
-
-def argocd_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Render Argo CD failures as a message in the page (never a 500) and close the clients the view opened."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except ArgoCDError as exc:
-            name = kwargs.get("instance", "")
-            status = 200 if request.htmx else (503 if exc.transient else 502)
-            template = "applications/error.html#message" if request.htmx else "applications/error.html"
-            context = {"message": error_text(exc, name), "instance": name, "app_name": kwargs.get("name", "")}
-            return render(request, template, context, status=status)
-        finally:
-            for client in getattr(request, "_argocd_clients", []):
-                if not getattr(client, "keep_open", False):
-                    client.close()
-
-    return wrapper
 
 
 def new_nonce() -> str:

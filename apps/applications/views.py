@@ -20,10 +20,11 @@ from apps.access.guards import get_instance, require
 from apps.access.rules import instances_visible
 from apps.argocd.errors import ArgoCDError
 from apps.audit.service import Outcome, record
+from apps.core.argocd_pages import argocd_errors, error_text
 
 from . import services
 from .forms import CreateForm, CreateYamlForm, DeleteForm, EditForm, PatchForm, ResourceForm, RollbackForm, SyncForm
-from .services import TABS, AppContext, argocd_errors, error_text, load
+from .services import TABS, AppContext, load
 
 LOG_FOLLOW_MAX_SECONDS = 600
 
@@ -52,7 +53,7 @@ def _answer(
         if op is not None:
             data = {"op": op, "nonce_id": nonce_id, "nonce": services.new_nonce()}
             return render(request, "applications/operation.html", data)
-        return render(request, "applications/error.html#message", {"message": error})
+        return render(request, "errors/argocd.html#message", {"message": error})
     if op is not None:
         return redirect(_operation_url(op))
     messages.error(request, error)

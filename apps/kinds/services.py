@@ -120,35 +120,21 @@ def mutate(
     audit_action: str = "",
 ) -> Result:
     """Run `call(client)` and write exactly one audit event with its outcome. Argo CD's error is returned."""
-    scope = project if project != "*" else ""
+    event = {
+        "action": audit_action or action,
+        "instance": instance.name,
+        "kind": kind.audit_kind,
+        "project": project if project != "*" else "",
+        "name": name,
+        "payload": payload,
+        "before": before,
+        "after": after,
+    }
     try:
         with instance.client() as c:
             value = call(c)
     except ArgoCDError as exc:
-        record(
-            request,
-            action=audit_action or action,
-            outcome=Outcome.FAILED,
-            instance=instance.name,
-            kind=kind.audit_kind,
-            project=scope,
-            name=name,
-            payload=payload,
-            before=before,
-            after=after,
-            error=exc.message,
-        )
+        record(request, outcome=Outcome.FAILED, error=exc.message, **event)
         return Result(False, error=exc.message)
-    record(
-        request,
-        action=audit_action or action,
-        outcome=Outcome.SUCCEEDED,
-        instance=instance.name,
-        kind=kind.audit_kind,
-        project=scope,
-        name=name,
-        payload=payload,
-        before=before,
-        after=after,
-    )
+    record(request, outcome=Outcome.SUCCEEDED, **event)
     return Result(True, value=value)

@@ -6,8 +6,6 @@ kind-specific behaviour lives in extras.py and is looked up by slug, never by su
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -19,7 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 
 from apps.access.guards import get_instance
 from apps.access.rules import can
-from apps.argocd import ArgoCDError
+from apps.core.argocd_pages import argocd_errors
 
 from . import extras, services
 from .forms import KindForm, build_body, merge_yaml, to_yaml
@@ -33,19 +31,6 @@ def _kind(slug: str) -> ResourceKind:
     if kind is None:
         raise Http404(f"No resource kind {slug!r}.")
     return kind
-
-
-def argocd_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """An instance that is down or answers garbage gets a clear page, never a 500."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except ArgoCDError as exc:
-            return render(request, "kinds/error.html", {"message": exc.message}, status=502)
-
-    return wrapper
 
 
 def _detail_url(kind: ResourceKind, instance: str, key: str) -> str:
