@@ -56,4 +56,6 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 def match(pattern: str, value: str) -> bool:
-    return bool(_compiled(pattern).match(value or ""))
+    if not isinstance(value, str):  # a name from a user's document that is not text matches no grant
+        return False
+    return bool(_compiled(pattern).match(value))

@@ -9,7 +9,9 @@ from typing import Any
 import yaml
 from django import forms
 
-from .services import PRUNE_POLICIES, SYNC_OPTIONS, new_nonce, parse_resource_key
+from apps.operations.services import new_nonce
+
+from .services import PRUNE_POLICIES, SYNC_OPTIONS, parse_resource_key
 
 JSON = dict[str, Any]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from apps.argocd import ArgoCDClient, Outcome, errors, fan_out
 from apps.argocd.errors import ArgoCDError
 from apps.core.argocd_pages import error_text
 from apps.instances.models import Instance
+from apps.operations.services import new_nonce
 
 JSON = dict[str, Any]
 
@@ -96,19 +96,6 @@ ACTIONS = ("sync", "rollback", "terminate", "action", "logs", "edit", "delete")
 def permissions(request: HttpRequest, ctx: AppContext) -> dict[str, bool]:
     """What the user may do on this app, to hide buttons they cannot use (the views still check each POST)."""
     return {a: can(request.user, a, ctx.instance, ctx.project, ctx.name) for a in ACTIONS}
-
-
-def new_nonce() -> str:
-    return uuid.uuid4().hex
-
-
-def idempotency_key(request: HttpRequest, kind: str, nonce: str) -> str | None:
-    """A per-form key so a double submit starts one Operation; None when the nonce is not one of ours."""
-    try:
-        value = uuid.UUID(hex=nonce).hex
-    except (ValueError, TypeError):
-        return None
-    return f"{kind}:{request.user.pk}:{value}"[:64]
 
 
 # ---------------------------------------------------------------- summary

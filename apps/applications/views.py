@@ -21,6 +21,8 @@ from apps.access.rules import instances_visible
 from apps.argocd.errors import ArgoCDError
 from apps.audit.service import Outcome, record
 from apps.core.argocd_pages import argocd_errors, error_text
+from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
+from apps.operations.services import idempotency_key, new_nonce
 
 from . import services
 from .forms import CreateForm, CreateYamlForm, DeleteForm, EditForm, PatchForm, ResourceForm, RollbackForm, SyncForm
@@ -51,7 +53,7 @@ def _answer(
     """
     if request.htmx:
         if op is not None:
-            data = {"op": op, "nonce_id": nonce_id, "nonce": services.new_nonce()}
+            data = {"op": op, "nonce_id": nonce_id, "nonce": new_nonce()}
             return render(request, "applications/operation.html", data)
         return render(request, "errors/argocd.html#message", {"message": error})
     if op is not None:
@@ -75,7 +77,7 @@ def detail(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         summary=app_summary,
         sync_form=SyncForm(resources=app_summary["resources"]),
         tabs=[(key, label) for key, (label, _) in TABS.items()],
-        terminate_nonce=services.new_nonce(),
+        terminate_nonce=new_nonce(),
     )
     return render(request, "applications/detail.html", data)
 
@@ -100,7 +102,7 @@ def sync(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     form = SyncForm(request.POST or None, resources=resources)
     if request.method == "POST":
         if form.is_valid():
-            key = services.idempotency_key(request, "sync", form.cleaned_data["nonce"])
+            key = idempotency_key(request, "sync", form.cleaned_data["nonce"])
             op = _start(request, ctx, "sync", form.params(), key)
             return _answer(request, ctx, op=op, nonce_id="id_nonce")
         if request.htmx:  # the form sits in a dialog that closes on answer: say what was wrong next to the card area
@@ -142,7 +144,7 @@ def rollback(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     if error:
         _audit(request, ctx, "rollback", Outcome.FAILED, payload=params, error=error)
         return _answer(request, ctx, error=error, tab="history")
-    op = _start(request, ctx, "rollback", params, services.idempotency_key(request, "rollback", d["nonce"]))
+    op = _start(request, ctx, "rollback", params, idempotency_key(request, "rollback", d["nonce"]))
     return _answer(request, ctx, op=op, nonce_id=f"rollback-nonce-{d['id']}")
 
 
@@ -150,7 +152,7 @@ def rollback(request: HttpRequest, instance: str, name: str) -> HttpResponse:
 @argocd_errors
 def terminate(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     ctx = load(request, instance, name, "terminate")
-    key = services.idempotency_key(request, "terminate", request.POST.get("nonce", ""))
+    key = idempotency_key(request, "terminate", request.POST.get("nonce", ""))
     return _answer(request, ctx, op=_start(request, ctx, "terminate", {}, key), nonce_id="terminate-nonce")
 
 
@@ -250,9 +252,13 @@ def edit(request: HttpRequest, instance: str, name: str) -> HttpResponse:
 
 
 def _project_guard(request: HttpRequest, ctx: AppContext, new_project: Any) -> None:
-    """Moving an app to another project needs `edit` there too, or the edit is a way out of one's grants."""
-    if isinstance(new_project, str) and new_project and new_project != ctx.project:
-        require(request, "edit", ctx.instance, new_project, ctx.name, kind="application", name=ctx.name)
+    """Moving an app to another project needs `edit` there too, or the edit is a way out of one's grants.
+
+    Argo CD reads an empty or missing project as "default", so that is the project such an edit moves to.
+    """
+    target = new_project if isinstance(new_project, str) and new_project else "default"
+    if target != ctx.project:
+        require(request, "edit", ctx.instance, target, ctx.name, kind="application", name=ctx.name)
 
 
 def _apply_edit(request: HttpRequest, ctx: AppContext, form: EditForm, current: dict, new: dict) -> bool:
@@ -276,22 +282,19 @@ def _apply_edit(request: HttpRequest, ctx: AppContext, form: EditForm, current: 
     return True
 
 
-def _patched_project(patch: Any, patch_type: str) -> Any:
-    """The project a patch would set, if it touches it (checked before sending, see _project_guard)."""
-    if patch_type == "merge":
-        return ((patch.get("spec") or {}) if isinstance(patch.get("spec"), dict) else {}).get("project")
-    for op in patch:
-        value = op.get("value")
-        if op.get("path") == "/spec/project":
-            return value
-        if op.get("path") in ("/spec", "") and isinstance(value, dict):
-            return (value.get("spec", value) or {}).get("project")
-    return None
+def _patched_project(app: dict, patch: Any, patch_type: str) -> Any:
+    """The project the app would be in after the patch: applied here to a copy, exactly as Argo CD will."""
+    try:
+        result = apply_merge_patch(app, patch) if patch_type == "merge" else apply_json_patch(app, patch)
+    except PatchError:
+        return app.get("spec", {}).get("project")  # Argo CD refuses it; nothing moves
+    spec = result.get("spec") if isinstance(result, dict) else None
+    return spec.get("project") if isinstance(spec, dict) else None
 
 
 def _apply_patch(request: HttpRequest, ctx: AppContext, form: PatchForm, current: dict) -> bool:
     patch, patch_type = form.cleaned_data["parsed"], form.cleaned_data["patch_type"]
-    _project_guard(request, ctx, _patched_project(patch, patch_type))
+    _project_guard(request, ctx, _patched_project(ctx.app, patch, patch_type))
     payload = {"patchType": patch_type, "patch": patch}
     try:
         result = ctx.client.patch_application(ctx.name, patch, patch_type=patch_type, **ctx.scope)

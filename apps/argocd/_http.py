@@ -473,10 +473,12 @@ def _lines(resp: requests.Response, ctx: dict[str, Any], closed: threading.Event
 
 
 def items(doc: Any) -> list[dict]:
-    """Go encodes an empty slice as null or omits it; callers always get a list."""
-    if not isinstance(doc, dict):
-        return []
-    return list(doc.get("items") or [])
+    """Go encodes an empty slice as null or omits it; callers always get a list of objects.
+
+    Anything else in `items` is not an Argo CD object and is dropped, so one odd answer cannot break a page.
+    """
+    found = doc.get("items") if isinstance(doc, dict) else None
+    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
 
 
 class ItemList(list):

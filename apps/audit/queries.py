@@ -133,7 +133,7 @@ def page(
     events: QuerySet[AuditEvent], before: str | None, size: int = PAGE_SIZE
 ) -> tuple[list[AuditEvent], int | None]:
     """Newest first, `size` events older than id `before`; returns them and the id to continue before."""
-    if before and before.isdigit():
+    if before and re.fullmatch(r"[0-9]{1,18}", before):
         events = events.filter(id__lt=int(before))
     rows = list(events.order_by("-id").defer("before", "after", "user_agent")[: size + 1])
     more = len(rows) > size

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -11,8 +13,17 @@ def client_ip(request: HttpRequest | None) -> str | None:
     if request is None:
         return None
     count = settings.PROXY_COUNT
+    raw = request.META.get("REMOTE_ADDR") or ""
     if count:
         hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
         if len(hops) >= count:
-            return hops[-count]
-    return request.META.get("REMOTE_ADDR") or None
+            raw = hops[-count]
+    return _normalised(raw)
+
+
+def _normalised(raw: str) -> str | None:
+    """The address as the database stores it (the audit hash covers it), or None if it is not an address."""
+    try:
+        return str(ipaddress.ip_address(raw.split("%", 1)[0]))
+    except ValueError:
+        return None

@@ -319,9 +319,10 @@ class Indexer:
             if current is None or connection_fingerprint(current) != watcher.fingerprint or not watcher.is_alive():
                 watcher.stop()
                 watcher.join(timeout=10)
-                del self.watchers[pk]
-                if current is None:
+                if current is None and not watcher.is_alive():
+                    # Written before the watcher is forgotten, and only once it can no longer overwrite it.
                     IndexState.objects.filter(instance_id=pk).update(connected=False, error="instance disabled")
+                del self.watchers[pk]
         for pk, instance in wanted.items():
             if pk not in self.watchers:
                 watcher = InstanceWatcher(instance, self.options)

@@ -25,6 +25,7 @@ from . import selectors
 from .models import ApplicationSummary
 
 PAGE_SIZE = 50
+MAX_PAGE = 1_000_000  # far past any real page; keeps OFFSET inside a bigint
 # The indexer resyncs every 10 minutes; a state not refreshed for much longer means no indexer is running.
 STALE_AFTER = timedelta(minutes=25)
 
@@ -77,7 +78,7 @@ class Filters:
         desc = sort.startswith("-")
         sort = sort.lstrip("-")
         try:
-            page = max(1, int(params.get("page", "1")))
+            page = min(max(1, int(params.get("page", "1"))), MAX_PAGE)
         except ValueError:
             page = 1
         return cls(

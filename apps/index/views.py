@@ -6,6 +6,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from apps.operations.services import new_nonce
+
 from . import query
 
 
@@ -33,5 +35,6 @@ def application_list(request: HttpRequest) -> HttpResponse:
         sync_choices=query.SYNC_CHOICES,
         health_choices=query.HEALTH_CHOICES,
         can_sync=choices["can_sync"],
+        bulk_nonce=new_nonce(),
     )
     return render(request, "index/list.html", context)

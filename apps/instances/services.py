@@ -293,6 +293,12 @@ def update_instance(
     """Edit an instance. Blank secrets keep the stored ones; new ones are checked before anything is saved."""
     before = snapshot(instance)
     creds = None
+    moved = (url, verify_tls, ca_bundle) != (instance.url, instance.verify_tls, instance.ca_bundle)
+    if moved and not (token or password):
+        # The stored token must never be sent somewhere its owner did not type it for.
+        error = "The URL or TLS settings changed: enter the token (or password) again for the new address."
+        _audit(request, "update", Outcome.FAILED, instance.name, before=before, error=error)
+        raise InstanceConnectionError(error)
     if token or password:
         try:
             creds = obtain_credentials(

@@ -151,7 +151,9 @@ class ResourceKind:
         """The project used for `can()`: the object's project, or "*" for instance-wide kinds."""
         if self.project_of is None or obj is None:
             return "*"
-        return self.project_of(obj) or "*"
+        project = self.project_of(obj)
+        # Argo CD reads a missing project as "default"; anything but text cannot be in any grant.
+        return project if isinstance(project, str) and project else "default"
 
     @property
     def editable(self) -> bool:
@@ -281,6 +283,12 @@ register(
         delete=lambda c, key, obj: c.delete_applicationset(key),
         key=lambda o: dig(o, "metadata.name", ""),
         project_of=lambda o: dig(o, "spec.template.spec.project", ""),
+        validate=lambda body: (
+            "spec.templatePatch may not set the project: the project is checked against your grants in "
+            "spec.template.spec.project only."
+            if "project" in str(dig(body, "spec.templatePatch", ""))
+            else ""
+        ),
         columns=(
             Column("Name", "metadata.name"),
             Column("Project", "spec.template.spec.project"),

@@ -23,7 +23,7 @@ from django.conf import settings
 from apps.argocd import ArgoCDError, errors
 from apps.instances.models import Instance
 from apps.operations.models import Operation
-from apps.operations.runners import OperationFailed, runner, update
+from apps.operations.runners import POLL_READ_TIMEOUT, OperationFailed, runner, update
 
 from .reveal import stash
 
@@ -64,7 +64,7 @@ def rotate_instance_token(op: Operation) -> None:
         old_id, username = done.get("old_token_id", ""), done.get("username", "")
         update(op, progress=70, message="new token already stored by an earlier attempt; deleting the old one")
     else:
-        with inst.client(retries=1) as current:
+        with inst.client(read_timeout=POLL_READ_TIMEOUT, retries=1) as current:
             username = _argo("reading the portal's account", current.userinfo).get("username", "")
             if not username:
                 raise OperationFailed("Argo CD did not say which account the portal uses (userinfo).")
@@ -73,7 +73,7 @@ def rotate_instance_token(op: Operation) -> None:
             token = _argo("creating the new token", current.create_account_token, username, expires_in, new_id)
         update(op, progress=40, message="checking that the new token works")
         try:
-            with inst.client(token=token, retries=1) as fresh:
+            with inst.client(token=token, read_timeout=POLL_READ_TIMEOUT, retries=1) as fresh:
                 info = fresh.userinfo()
             if not info.get("loggedIn") or info.get("username") != username:
                 raise OperationFailed(f"the new token logs in as {info.get('username')!r}, not {username!r}")
@@ -94,7 +94,7 @@ def rotate_instance_token(op: Operation) -> None:
     if not old_id:
         update(op, message="The new token is in place; the old credential had no token id, so nothing to delete.")
         return
-    with inst.client(retries=1) as fresh:
+    with inst.client(read_timeout=POLL_READ_TIMEOUT, retries=1) as fresh:
         try:
             fresh.delete_account_token(username, old_id)
         except ArgoCDError as exc:
@@ -108,7 +108,7 @@ def rotate_instance_token(op: Operation) -> None:
 def _forget_token(inst: Instance, username: str, token_id: str) -> None:
     """Best effort: don't leave an unused new token behind when it could not be put in place."""
     try:
-        with inst.client(retries=0) as current:
+        with inst.client(read_timeout=POLL_READ_TIMEOUT, retries=0) as current:
             current.delete_account_token(username, token_id)
     except ArgoCDError:
         pass
@@ -120,7 +120,7 @@ def rotate_project_token(op: Operation) -> None:
     inst = _instance(op)
     p, project = op.params, op.target
     role, grace = p.get("role", ""), int(p.get("grace_seconds") or 0)
-    with inst.client(retries=1) as c:
+    with inst.client(read_timeout=POLL_READ_TIMEOUT, retries=1) as c:
         if not op.result.get("new_id"):
             update(op, progress=10, message=f"creating a new token for {project}/{role}")
             token = _argo(
@@ -170,7 +170,7 @@ def rotate_project_token(op: Operation) -> None:
 def rotate_cluster_auth(op: Operation) -> None:
     inst = _instance(op)
     server = op.params.get("server") or op.target
-    with inst.client(retries=1) as c:
+    with inst.client(read_timeout=POLL_READ_TIMEOUT, retries=1) as c:
         update(op, progress=20, message=f"asking Argo CD to rotate the credentials of {server}")
         _argo("rotate-auth", c.rotate_cluster_auth, server)
         update(op, progress=60, message="checking that the cluster still answers")

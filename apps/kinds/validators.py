@@ -84,6 +84,8 @@ def load_yaml_object(text: str) -> tuple[dict[str, Any] | None, str]:
         return None, "The YAML must be a mapping with metadata and spec."
     if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
         return None, "metadata.name is required."
+    if not isinstance(obj["metadata"]["name"], str):
+        return None, "metadata.name must be text."
     if not isinstance(obj.get("spec"), dict):
         return None, "spec must be a mapping."
     return obj, ""

@@ -139,15 +139,17 @@ def form(request: HttpRequest, kind: str, instance: str, key: str | None = None)
         body, changed, error = _body(k, f, text, obj, key)
         if not error and k.validate:
             error = k.validate(body)
-        if not error and "preview" in request.POST:
-            context.update(extras.preview(request, k, inst, body))
-            return render(request, "kinds/form.html", context)
         if not error:
             name = key or k.key(body)
-            project = k.scope(body)
-            if project != "*" or not editing:
-                # The project named in the body must be ours too (can't move an object into a foreign project).
-                project = services.check(request, "edit" if editing else "create", k, inst, body, name)
+            # The project the body names must be ours too — no creating in or moving into a foreign project —
+            # and that holds before anything reaches Argo CD, a preview included.
+            project = services.check(request, "edit" if editing else "create", k, inst, body, name)
+        if not error and "preview" in request.POST:
+            context.update(extras.preview(request, k, inst, body))
+            if f is not None:
+                f.data = _without_private_keys(f.data)
+            return render(request, "kinds/form.html", context)
+        if not error:
             result = services.mutate(
                 request,
                 kind=k,

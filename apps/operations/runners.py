@@ -72,15 +72,18 @@ def _client(op: Operation):
 
 
 def _scope(op: Operation) -> dict[str, Any]:
+    """Pin the app to the project permission was checked against: if it has moved since, Argo CD refuses."""
     scope: dict[str, Any] = {}
     if op.params.get("appNamespace"):
         scope["app_namespace"] = op.params["appNamespace"]
+    if op.project:
+        scope["project"] = op.project
     return scope
 
 
 def _get_app(op: Operation, client) -> dict:
     # With the project Argo CD answers a missing app with NotFound rather than PermissionDenied.
-    return client.get_application(op.target, project=op.project or None, **_scope(op))
+    return client.get_application(op.target, **_scope(op))
 
 
 def _unavailable(op: Operation, exc: errors.ArgoCDError) -> OperationFailed:

@@ -7,6 +7,7 @@ so every operation gets exactly one final audit event.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -176,3 +177,20 @@ def _final_audit(op: Operation) -> None:
         error=op.error,
         operation_id=op.pk,
     )
+
+
+def new_nonce() -> str:
+    """A fresh value for a form's hidden `idempotency_key` field."""
+    return uuid.uuid4().hex
+
+
+def idempotency_key(request: HttpRequest, kind: str, nonce: str) -> str | None:
+    """A key for one submit of one form by one user, so a double submit starts one Operation.
+
+    None when the nonce is not one we issued: then nothing can be matched, least of all someone else's operation.
+    """
+    try:
+        value = uuid.UUID(hex=nonce).hex
+    except (ValueError, TypeError):
+        return None
+    return f"{kind}:{request.user.pk}:{value}"[:64]

@@ -17,9 +17,12 @@ from apps.audit.service import Outcome, record
 from apps.index.models import ApplicationSummary
 
 from .models import Operation
-from .services import DEFAULT_BULK_LIMIT, start_bulk_sync, start_operation
+from .services import DEFAULT_BULK_LIMIT, idempotency_key, start_bulk_sync, start_operation
 
 FOLLOWABLE = (Operation.Kind.SYNC, Operation.Kind.ROLLBACK)
+# Operations on an application; the others (token rotations) name accounts, roles and clusters, so only their
+# requester and platform admins see them.
+ON_APPLICATIONS = (Operation.Kind.SYNC, Operation.Kind.ROLLBACK, Operation.Kind.TERMINATE, Operation.Kind.BULK_SYNC)
 
 
 def visible_operations(user) -> QuerySet[Operation]:
@@ -27,7 +30,8 @@ def visible_operations(user) -> QuerySet[Operation]:
     qs = Operation.objects.select_related("requested_by", "instance")
     if is_platform_admin(user):
         return qs
-    return qs.annotate(name=F("target")).filter(applications_q(user, "view") | Q(requested_by=user))
+    on_visible_apps = Q(kind__in=ON_APPLICATIONS) & applications_q(user, "view")
+    return qs.annotate(name=F("target")).filter(on_visible_apps | Q(requested_by=user))
 
 
 def _get_operation(request: HttpRequest, pk: int) -> Operation:
@@ -99,7 +103,8 @@ def _terminate(request: HttpRequest, op: Operation) -> HttpResponse:
         return redirect("operations:detail", pk=op.pk)
     term = start_operation(
         request, kind=Operation.Kind.TERMINATE, instance=op.instance, project=op.project, target=op.target,
-        params={"operation": op.pk}, idempotency_key=request.POST.get("idempotency_key") or None,
+        params={"operation": op.pk},
+        idempotency_key=idempotency_key(request, "terminate", request.POST.get("idempotency_key", "")),
     )  # fmt: skip
     if request.htmx:
         return render(request, "operations/card.html", {"op": term})
@@ -128,7 +133,7 @@ def bulk_sync(request: HttpRequest) -> HttpResponse:
         "dryRun": request.POST.get("dryRun") == "on" or request.POST.get("dry_run") == "on",
         "limit": _int(request.POST.get("limit"), DEFAULT_BULK_LIMIT, 1, 100),
     }
-    key = request.POST.get("idempotency_key") or None
+    key = idempotency_key(request, "bulk_sync", request.POST.get("idempotency_key", ""))
     parent = start_bulk_sync(request, allowed, params, idempotency_key=key)
     if request.htmx:
         return render(request, "operations/bulk.html#result", {"refused": refused, "parent": parent})

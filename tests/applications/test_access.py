@@ -76,6 +76,52 @@ def test_an_editor_cannot_move_an_app_into_a_project_they_cannot_edit(
     assert argocd.get_application(name)["spec"]["project"] == "payments"
 
 
+@pytest.mark.parametrize(
+    "patch_type,patch",
+    [
+        ("json", [{"op": "remove", "path": "/spec/project"}]),
+        (
+            "json",
+            [
+                {"op": "replace", "path": "/spec/project", "value": "payments"},
+                {"op": "replace", "path": "/spec/project", "value": "default"},
+            ],
+        ),
+        ("json", [{"op": "copy", "from": "/metadata/namespace", "path": "/spec/project"}]),
+        ("merge", {"spec": {"project": None}}),
+    ],
+)
+def test_no_patch_moves_an_app_out_of_the_editors_projects(
+    client, alice, grant, instance, fresh_app, argocd, patch_type, patch
+):
+    name = fresh_app()
+    grant(alice, ["edit"], project="payments")
+    client.force_login(alice)
+    data = {"patch_type": patch_type, "patch": json.dumps(patch), "apply_patch": ""}
+    assert client.post(u("edit", instance, name), data).status_code in (403, 404)
+    assert argocd.get_application(name)["spec"]["project"] == "payments"
+
+
+def test_an_empty_project_in_an_edit_counts_as_default(client, alice, grant, instance, fresh_app, argocd):
+    name = fresh_app()
+    grant(alice, ["edit"], project="payments")
+    client.force_login(alice)
+    spec = {**argocd.get_application(name)["spec"], "project": ""}
+    document = json.dumps({"metadata": {"name": name, "namespace": "argocd"}, "spec": spec})
+    response = client.post(u("edit", instance, name), {"format": "json", "document": document, "apply": ""})
+    assert response.status_code in (403, 404)
+    assert argocd.get_application(name)["spec"]["project"] == "payments"
+
+
+def test_a_create_document_with_a_non_string_name_is_refused_not_a_500(client, alice, grant, instance):
+    grant(alice, ["create"], project="payments")
+    client.force_login(alice)
+    doc = json.dumps({"metadata": {"name": 123}, "spec": {"project": ["payments"]}})
+    new = reverse("applications:create") + f"?instance={instance.name}"
+    response = client.post(new, {"instance": instance.name, "document": doc, "create_yaml": ""})
+    assert response.status_code in (200, 400, 403, 404)
+
+
 def test_create_needs_the_create_action_on_the_project(client, alice, grant, instance, seed_apps, argocd):
     grant(alice, ["view"], project="payments")
     client.force_login(alice)

@@ -95,3 +95,10 @@ def test_truncated_or_non_json_body_is_bad_response(raw_server, path):
         with pytest.raises(errors.BadResponse) as ei:
             c._t.request("GET", path)
         assert ei.value.path == path and ei.value.http_status in (200, None)
+
+
+def test_list_items_that_are_not_objects_are_dropped():
+    from apps.argocd._http import items
+
+    assert items({"items": [1, "x", {"metadata": {"name": "a"}}]}) == [{"metadata": {"name": "a"}}]
+    assert items({"items": "nope"}) == [] and items({"items": None}) == [] and items([1]) == []

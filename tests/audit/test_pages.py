@@ -179,3 +179,7 @@ def test_csv_export_defuses_spreadsheet_formulas(admin_client):
     event(actor='=HYPERLINK("http://evil")', action="login", outcome=Outcome.FAILED)
     rows = export_rows(admin_client.get("/audit/export.csv"))
     assert rows[0]["actor"].startswith("'=")
+
+
+def test_a_non_ascii_digit_cursor_is_ignored_not_a_server_error(admin_client):
+    assert admin_client.get("/audit/?before=²").status_code == 200

@@ -156,3 +156,25 @@ def test_client_address_comes_from_the_trusted_proxy_hop(rf, settings):
     assert client_ip(request) == "10.0.0.1"
     settings.PROXY_COUNT = 1
     assert client_ip(request) == "10.0.0.7"
+
+
+def test_client_addresses_are_normalised_or_dropped(rf, settings):
+    from apps.core.net import client_ip
+
+    settings.PROXY_COUNT = 0
+    assert client_ip(rf.get("/", REMOTE_ADDR="2001:DB8:0:0::1")) == "2001:db8::1"
+    assert client_ip(rf.get("/", REMOTE_ADDR="fe80::1%eth0")) == "fe80::1"
+    assert client_ip(rf.get("/", REMOTE_ADDR="unknown")) is None
+
+
+@pytest.mark.django_db
+def test_an_odd_address_keeps_the_audit_chain_verifiable(rf, settings):
+    from apps.audit.chain import verify
+    from apps.audit.service import Outcome, record
+
+    settings.PROXY_COUNT = 1
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="2001:DB8:0:0::1", REMOTE_ADDR="10.0.0.1")
+    record(request, action="test", outcome=Outcome.SUCCEEDED)
+    record(rf.get("/", REMOTE_ADDR="1.2.3.4:80"), action="test", outcome=Outcome.SUCCEEDED)
+    checked, bad, reason = verify()
+    assert (checked, bad) == (2, None), reason

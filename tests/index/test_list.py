@@ -255,3 +255,7 @@ def test_sorting_by_instance_follows_instance_names_both_ways(admin_client, make
     assert ascending == ["alpha"] * 4 + ["zeta"] * 4 and descending == ["zeta"] * 4 + ["alpha"] * 4
     names_in_alpha = names(admin_client.get(URL + "?sort=instance"))[:4]
     assert names_in_alpha == sorted(names_in_alpha)  # then by name within an instance
+
+
+def test_an_absurd_page_number_is_not_a_server_error(admin_client):
+    assert admin_client.get("/applications/?page=100000000000000000000").status_code == 200

@@ -362,3 +362,16 @@ def test_instance_page_says_when_the_portal_token_is_rotated_and_lists_rotations
     assert f"rotated automatically from {due:%Y-%m-%d %H:%M} UTC" in body
     assert "could not delete the old token" in body
     assert "/kinds/settings/sim-reg/settings/" in body
+
+
+@pytest.mark.django_db
+def test_changing_the_url_needs_the_credential_again(registered):
+    from apps.instances.services import InstanceConnectionError, update_instance
+
+    with pytest.raises(InstanceConnectionError, match="enter the token"):
+        update_instance(
+            registered, request=None, url="https://elsewhere.example.com", verify_tls=True, ca_bundle="",
+            labels={}, enabled=True,
+        )  # fmt: skip
+    registered.refresh_from_db()
+    assert registered.url != "https://elsewhere.example.com"

@@ -101,3 +101,29 @@ def test_member_sees_only_appsets_of_granted_projects_and_cannot_create_in_other
     assert events(outcome=AuditEvent.Outcome.DENIED, kind="applicationset", actor="bob")
     ok = client.post("/kinds/applicationsets/sim-k/new/", {"yaml": appset_yaml(f"as-{unique}", project="payments")})
     assert ok.status_code == 302
+
+
+def test_a_viewer_cannot_run_the_generator_preview_on_a_foreign_project(client, alice, grant, argo, unique):
+    grant(alice, ["view"], project="team-a")
+    client.force_login(alice)
+    data = {"yaml": appset_yaml(f"as-{unique}", project="other"), "preview": "1"}
+    r = client.post("/kinds/applicationsets/sim-k/new/", data)
+    assert r.status_code in (403, 404)
+    assert "would generate" not in r.content.decode()
+    assert events(kind="applicationset", outcome=AuditEvent.Outcome.DENIED)
+
+
+@pytest.mark.parametrize("project", ["", "default"])
+def test_an_empty_template_project_counts_as_default_for_grants(client, alice, grant, argo, project, unique):
+    grant(alice, ["view", "create", "edit"], project="team-a")
+    client.force_login(alice)
+    r = client.post("/kinds/applicationsets/sim-k/new/", {"yaml": appset_yaml(f"as-{unique}", project=project)})
+    assert r.status_code in (403, 404)
+    assert events(kind="applicationset", outcome=AuditEvent.Outcome.DENIED)
+
+
+def test_a_template_patch_may_not_set_the_project(admin_client, argo, unique):
+    doc = yaml.safe_load(appset_yaml(f"as-{unique}"))
+    doc["spec"]["templatePatch"] = "spec:\n  project: other\n"
+    r = admin_client.post("/kinds/applicationsets/sim-k/new/", {"yaml": yaml.safe_dump(doc)})
+    assert r.status_code == 400 and "templatePatch may not set the project" in r.content.decode()

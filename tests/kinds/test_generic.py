@@ -156,7 +156,9 @@ def test_every_kind_refuses_deletion_to_a_viewer_and_keeps_the_object(client, bo
 def test_an_instance_that_is_down_gets_a_clear_page_not_a_500(admin_client, argo):
     Instance.objects.create(name="dead", url="http://127.0.0.1:9", token="x")
     r = admin_client.get("/kinds/projects/dead/default/")
-    assert r.status_code == 503 and "did not answer" in r.content.decode() and "dead is unavailable" in r.content.decode()
+    assert (
+        r.status_code == 503 and "did not answer" in r.content.decode() and "dead is unavailable" in r.content.decode()
+    )
     r = admin_client.post("/kinds/repositories/dead/new/", {"repo": "https://x.example/r.git", "type": "git"})
     assert r.status_code == 400 and "dead:" in r.content.decode()
     assert events(kind="repository", action="create")[-1].outcome == AuditEvent.Outcome.FAILED

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.utils import timezone
 
@@ -173,7 +175,7 @@ def test_bulk_parent_page_lists_its_children(admin_client, admin_user, instance)
 
 
 def test_a_double_submitted_bulk_sync_is_one_parent(admin_client, indexed):
-    form = {"app": ["prod/payments-api", "prod/search-api"], "idempotency_key": "bulk-1"}
+    form = {"app": ["prod/payments-api", "prod/search-api"], "idempotency_key": uuid.uuid4().hex}
 
     first = admin_client.post("/operations/bulk-sync/", form)
     second = admin_client.post("/operations/bulk-sync/", form)

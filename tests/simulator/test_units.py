@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
 from apps.simulator.cron import Cron, CronError, parse_duration, window_active
 from apps.simulator.handlers.appsets import render_string
 from apps.simulator.handlers.common import parse_selector, project_fields, selector_matches
-from apps.simulator.patch import PatchError, apply_json_patch, apply_merge_patch
 
 
 def test_json_patch_rfc6902_examples():

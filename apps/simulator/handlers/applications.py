@@ -11,10 +11,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
+
 from .. import resources
 from ..errors import ApiError, denied, invalid, not_found, precondition, unknown
 from ..httpd import Raw, Request, Response, Router, Stream
-from ..patch import PatchError, apply_json_patch, apply_merge_patch
 from ..rbac import glob_match
 from ..state import NAMESPACE, AppRec, State, dumps, now_ts
 from .common import list_meta, parse_fields, parse_selector, project_fields, selector_matches
