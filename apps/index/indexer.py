@@ -24,6 +24,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,10 +87,17 @@ def _state(instance_id: int, **values: Any) -> None:
     IndexState.objects.update_or_create(instance_id=instance_id, defaults=values)
 
 
-def resync(instance_id: int, client, holder: str = "", name: str = "") -> str | None:
-    """List every app (projected) and make the index match it; returns the list's resourceVersion."""
+def resync(
+    instance_id: int, client, holder: str = "", name: str = "", check: Callable[[], None] | None = None
+) -> str | None:
+    """List every app (projected) and make the index match it; returns the list's resourceVersion.
+
+    `check` runs between the (slow) list and the write, so a watcher that lost its lease meanwhile writes nothing.
+    """
     started = time.monotonic()
     apps = client.list_applications(fields=summary.LIST_FIELDS)
+    if check is not None:
+        check()
     with transaction.atomic():  # rows and the state's count change together
         count = summary.replace_all(instance_id, list(apps))
         now = timezone.now()
@@ -170,7 +178,7 @@ class InstanceWatcher(threading.Thread):
 
     def resync(self, client) -> str | None:
         self._check()
-        return resync(self.instance_id, client, holder=self.lease.token, name=self.instance_name)
+        return resync(self.instance_id, client, holder=self.lease.token, name=self.instance_name, check=self._check)
 
     def watch(self, client, resource_version: str | None) -> None:
         """Apply watch events until the next periodic resync is due or the stream ends cleanly.
@@ -201,8 +209,8 @@ class InstanceWatcher(threading.Thread):
         pending: dict[tuple[str, str], tuple[str, dict]] = {}
         while True:
             if self._halt.is_set() or time.monotonic() >= resync_at or self.lease.lost.is_set():
+                self._check()  # a watcher that lost its lease writes nothing more: the new holder resyncs
                 self._flush(pending)
-                self._check()
                 return None, resource_version
             try:
                 item = events.get(timeout=self.options.flush_seconds)
@@ -235,6 +243,7 @@ class InstanceWatcher(threading.Thread):
     def _flush(self, pending: dict[tuple[str, str], tuple[str, dict]]) -> None:
         if not pending:
             return
+        self._check()
         upserts = [app for kind, app in pending.values() if kind != "DELETED"]
         deletes = [key for key, (kind, _app) in pending.items() if kind == "DELETED"]
         pending.clear()

@@ -152,7 +152,12 @@ def _bulk_targets(request: HttpRequest) -> tuple[list, list[tuple[str, str]]]:
         rows = ApplicationSummary.objects.select_related("instance").filter(
             instance__name=instance_name, instance__enabled=True, name=short
         )
-        row = rows.filter(namespace=namespace).first() if namespace else rows.first()
+        if namespace:
+            rows = rows.filter(namespace=namespace)
+        if len(rows[:2]) > 1:  # one name in several namespaces: never guess which one was meant
+            refused.append((spec, "ambiguous: several applications have this name; give instance/namespace/name"))
+            continue
+        row = rows.first()
         if row is None or not can(request.user, "view", row.instance, row.project, row.name):
             refused.append((spec, "not found, or you may not see it"))
             record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
