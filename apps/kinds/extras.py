@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from django.urls import NoReverseMatch, reverse
 
 from apps.argocd import ArgoCDError
+from apps.argocd.errors import FailedPrecondition
 from apps.instances.models import Instance
 from apps.operations.models import Operation
 
@@ -129,10 +130,14 @@ def _validate_args(body: JSON) -> JSON:
 
 
 def repo_validate(request, kind, inst, key, obj) -> dict:
-    result = _mutate(
-        request, kind, inst, key, obj, "validate", lambda c: c.validate_repository(key, **_validate_args(obj))
-    )
-    return _outcome(result, f"Argo CD reached {key}.")
+    """Ask Argo CD to reconnect with the credentials it stores (never returned to us) and report the state."""
+
+    def call(c):
+        state = c.get_repository(key, force_refresh=True).get("connectionState") or {}
+        if state.get("status") not in (None, "", "Successful"):
+            raise FailedPrecondition(state.get("message") or f"connection {state.get('status')}", instance=inst.name)
+
+    return _outcome(_mutate(request, kind, inst, key, obj, "validate", call), f"Argo CD reached {key}.")
 
 
 # ---------------------------------------------------------------- projects
