@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from apps.argocd import errors
@@ -42,6 +43,10 @@ class OperationCancelled(OperationFailed):
 
 class Lost(Exception):
     """Another worker took this operation over (the reaper thought we were dead): stop quietly."""
+
+
+class Detached(Exception):
+    """The operation goes on without a worker (a bulk sync's children end it): leave it running."""
 
 
 def runner(kind: str) -> Callable[[Runner], Runner]:
@@ -334,23 +339,41 @@ def _release_free_slots(op: Operation, limit: int) -> None:
 
 @runner(Operation.Kind.BULK_SYNC)
 def run_bulk_sync(op: Operation) -> None:
-    """Release the children a few at a time per instance and sum them up; failures stop nothing."""
+    """Release the first children; from then on each finishing child releases the next and settles the parent.
+
+    No worker waits for a bulk sync to end, so one of any size outlives a task's time limit.
+    """
     from .services import DEFAULT_BULK_LIMIT
 
-    limit = max(1, int(op.params.get("limit") or DEFAULT_BULK_LIMIT))
-    while True:
-        _release_free_slots(op, limit)
-        c = bulk_counts(op)
+    _release_free_slots(op, max(1, int(op.params.get("limit") or DEFAULT_BULK_LIMIT)))
+    settle_bulk_parent(op.pk)
+    raise Detached
+
+
+def settle_bulk_parent(parent_id: int) -> None:
+    """Sum up a bulk sync's children; when the last has ended, end the parent (failures stop nothing)."""
+    from .services import finish
+
+    with transaction.atomic():
+        parent = Operation.objects.select_for_update().filter(pk=parent_id, state=Operation.State.RUNNING).first()
+        if parent is None:
+            return
+        c = bulk_counts(parent)
         done = c["succeeded"] + c["failed"] + c["cancelled"]
         summary = (
             f"{done}/{c['total']} done: {c['succeeded']} succeeded, {c['failed'] + c['cancelled']} failed, "
             f"{c['running']} running, {c['queued']} queued"
         )
-        update(op, progress=done * 100 // c["total"] if c["total"] else 100, message=summary, result=c)
-        if done >= c["total"]:
-            break
-        time.sleep(POLL_SECONDS)
-    if c["succeeded"] != c["total"]:
-        failed = op.children.exclude(state=Operation.State.SUCCEEDED).values_list("instance_name", "target")[:20]
+        progress = done * 100 // c["total"] if c["total"] else 100
+        if done < c["total"]:
+            Operation.objects.filter(pk=parent.pk).update(
+                progress=progress, message=summary, result=c, heartbeat_at=timezone.now()
+            )
+            return
+        if c["succeeded"] == c["total"]:
+            finish(parent, Operation.State.SUCCEEDED, message=summary, result=c)
+            return
+        failed = parent.children.exclude(state=Operation.State.SUCCEEDED).values_list("instance_name", "target")[:20]
         names = ", ".join(f"{i}/{t}" for i, t in failed)
-        raise OperationFailed(f"{c['total'] - c['succeeded']} of {c['total']} syncs failed: {names}")
+        error = f"{c['total'] - c['succeeded']} of {c['total']} syncs failed: {names}"
+        finish(parent, Operation.State.FAILED, error=error, message=summary, result=c, progress=progress)

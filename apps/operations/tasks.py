@@ -84,6 +84,8 @@ def execute(op: Operation) -> None:
         runner(op)
     except runners.Lost:
         logger.warning("operation %s: taken over by another worker, stopping", op.pk)
+    except runners.Detached:
+        return  # it goes on without a worker and is ended by whoever settles it
     except runners.OperationCancelled as exc:
         finish(op, State.CANCELLED, error=str(exc))
     except runners.OperationFailed as exc:
@@ -99,6 +101,7 @@ def execute(op: Operation) -> None:
         finish(op, State.SUCCEEDED)
     if op.parent_id and op.instance_id:
         runners.release_children(op.parent_id, op.instance_id)  # a slot is free: no need to wait for the parent
+        runners.settle_bulk_parent(op.parent_id)
 
 
 def dispatch(op_id: int) -> None:
@@ -126,6 +129,8 @@ def reap_operations(
     now = timezone.now()
     counts = {"failed": 0, "reattached": 0, "requeued": 0}
     too_old = Operation.objects.filter(state=State.RUNNING, started_at__lt=now - timedelta(seconds=max_age))
+    # A bulk sync lasts as long as its children, each of which is bounded on its own.
+    too_old = too_old.exclude(kind=Operation.Kind.BULK_SYNC, children__state__in=(State.QUEUED, State.RUNNING))
     for op in too_old.select_related("requested_by"):
         error = f"Gave up: still running after {int(max_age)} s without an end from the worker or Argo CD."
         counts["failed"] += finish(op, State.FAILED, error=error)

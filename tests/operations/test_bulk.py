@@ -79,3 +79,19 @@ def test_bulk_sync_where_all_succeed_ends_succeeded(workers, make_sim, register,
     assert parent.state == Operation.State.SUCCEEDED, parent.error
     assert parent.message.startswith("4/4 done: 4 succeeded")
     assert max_concurrent(parent.children.all())["bulk-ok"] <= 2
+
+
+def test_a_bulk_sync_holds_no_worker_so_one_thread_is_enough(workers, make_sim, register, admin_user, rf, sim_app):
+    # The parent releases children and steps aside; finishing children end it. With the old waiting parent, a
+    # single worker thread would have been taken by the parent and no child could ever run.
+    sim = make_sim(name="bulk-one", sync_seconds=0.3)
+    instance = register(sim)
+    targets = [(instance, *reversed(sim_app(sim, skip=i))) for i in range(3)]
+    workers.start(concurrency=1)
+    request = rf.post("/operations/bulk-sync/")
+    request.user = admin_user
+
+    parent = final(start_bulk_sync(request, targets, {"limit": 1}), timeout=60)
+
+    assert parent.state == Operation.State.SUCCEEDED, parent.error
+    assert parent.progress == 100 and parent.result["succeeded"] == 3
