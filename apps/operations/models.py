@@ -56,3 +56,8 @@ class Operation(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in self.FINAL_STATES
+
+    @property
+    def on_application(self) -> bool:
+        """Whether `target` names one application (its page can be linked)."""
+        return self.kind in (self.Kind.SYNC, self.Kind.ROLLBACK, self.Kind.TERMINATE) and bool(self.target)
