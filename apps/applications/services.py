@@ -291,7 +291,7 @@ def logs_context(ctx: AppContext, request: HttpRequest) -> JSON:
         with ctx.client.application_logs(
             ctx.name,
             pod_name=pod["name"],
-            kind="Pod",  # same as podName in Argo CD; the simulator only honours this form (/tmp/sim-issues.md)
+            kind="Pod",  # with resource_name: the same selection as podName in Argo CD, for servers that read only one
             resource_name=pod["name"],
             namespace=pod.get("namespace"),
             container=container or None,
