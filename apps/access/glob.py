@@ -47,7 +47,13 @@ def to_regex(pattern: str) -> str:
         else:
             out.append(re.escape(c))
         i += 1
-    return "^" + "".join(out) + "$"
+    out.extend(")" * depth)  # an unclosed brace closes at the end, as gobwas reads it
+    regex = "^" + "".join(out) + "$"
+    try:
+        re.compile(regex)
+    except re.error:  # e.g. a bad class: match the pattern literally rather than fail the check
+        return "^" + re.escape(pattern) + "$"
+    return regex
 
 
 @lru_cache(maxsize=4096)

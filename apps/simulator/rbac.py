@@ -7,11 +7,11 @@ with transitive role inheritance. Globs are compiled without separators, so `*` 
 from __future__ import annotations
 
 import csv
-import functools
 import io
-import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from apps.access.glob import match
 
 SHARED_DIR = Path("/work/shared/argocd")
 _FALLBACK_BUILTIN = """
@@ -87,54 +87,11 @@ def builtin_policy() -> str:
         return _FALLBACK_BUILTIN
 
 
-@functools.lru_cache(maxsize=4096)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """Translate a gobwas glob (no separators) to an anchored regex."""
-    out: list[str] = []
-    i = 0
-    depth = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if c == "*":
-            out.append(".*")
-        elif c == "?":
-            out.append(".")
-        elif c == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(c))
-            else:
-                body = pattern[i + 1 : end]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
-                i = end
-        elif c == "{":
-            depth += 1
-            out.append("(?:")
-        elif c == "}" and depth:
-            depth -= 1
-            out.append(")")
-        elif c == "," and depth:
-            out.append("|")
-        else:
-            out.append(re.escape(c))
-        i += 1
-    out.extend(")" * depth)
-    try:
-        return re.compile("^" + "".join(out) + "$", re.DOTALL)
-    except re.error:
-        return re.compile("^" + re.escape(pattern) + "$")
-
-
 def glob_match(pattern: str, value: str) -> bool:
+    """Argo CD's glob (gobwas, no separators): the same matcher the portal's grants use."""
     if pattern == value or pattern == "*":
         return True
-    return bool(_glob_regex(pattern).match(value))
+    return match(pattern, value)
 
 
 @dataclass(frozen=True)
