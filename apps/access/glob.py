@@ -56,6 +56,19 @@ def to_regex(pattern: str) -> str:
     return regex
 
 
+def problem(pattern: str) -> str:
+    """Why a glob someone typed is malformed ("" if it is fine); matching copes either way, forms should not."""
+    if pattern.count("{") != pattern.count("}"):
+        return "its braces { } are not balanced"
+    try:
+        re.compile(to_regex(pattern))
+    except re.error as exc:
+        return str(exc)
+    if to_regex(pattern) == "^" + re.escape(pattern) + "$" and any(c in pattern for c in "[]"):
+        return "its character class [ ] is not valid"
+    return ""
+
+
 @lru_cache(maxsize=4096)
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(to_regex(pattern), re.DOTALL)

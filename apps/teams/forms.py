@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.text import slugify
@@ -53,10 +51,8 @@ class MemberForm(forms.Form):
 
 
 def validate_glob(pattern: str) -> None:
-    try:
-        re.compile(glob.to_regex(pattern))
-    except re.error as exc:
-        raise forms.ValidationError(f"{pattern!r} is not a valid glob ({exc}).") from None
+    if reason := glob.problem(pattern):
+        raise forms.ValidationError(f"{pattern!r} is not a valid glob ({reason}).")
 
 
 class GrantForm(forms.Form):
