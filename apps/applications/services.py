@@ -6,7 +6,6 @@ Argo CD errors surface as `ArgoCDError`; `argocd_errors` turns them into a reada
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from apps.access.rules import can, instances_visible
 from apps.argocd import ArgoCDClient, Outcome, errors, fan_out
 from apps.argocd.errors import ArgoCDError
 from apps.core.argocd_pages import error_text
+from apps.core.diff import diff_lines
 from apps.instances.models import Instance
 from apps.operations.services import new_nonce
 
@@ -187,30 +187,12 @@ def _yaml(obj: Any) -> list[str]:
     return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False).splitlines()
 
 
-def diff_lines(before: list[str], after: list[str], a: str = "live", b: str = "desired") -> list[JSON]:
-    """A unified diff as `{"text", "cls"}` rows (cls add/del/hunk/""); autoescaped by the template."""
-    rows = []
-    for line in difflib.unified_diff(before, after, a, b, lineterm=""):
-        if line.startswith(("+++", "---")):
-            cls = "file"
-        elif line.startswith("+"):
-            cls = "add"
-        elif line.startswith("-"):
-            cls = "del"
-        elif line.startswith("@@"):
-            cls = "hunk"
-        else:
-            cls = ""
-        rows.append({"text": line, "cls": cls})
-    return rows
-
-
 def resources_context(ctx: AppContext, request: HttpRequest) -> JSON:
     items = []
     for res in ctx.client.get_managed_resources(ctx.name, **ctx.scope):
         live = _state(res.get("normalizedLiveState")) or _state(res.get("liveState"))
         desired = _state(res.get("predictedLiveState")) or _state(res.get("targetState"))
-        lines = diff_lines(_yaml(live), _yaml(desired))
+        lines = diff_lines(_yaml(live), _yaml(desired), "live", "desired")
         items.append(
             {
                 "res": res,

@@ -21,6 +21,7 @@ from apps.access.rules import instances_visible
 from apps.argocd.errors import ArgoCDError
 from apps.audit.service import Outcome, record
 from apps.core.argocd_pages import argocd_errors, error_text
+from apps.core.diff import diff_lines
 from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
 from apps.operations.services import idempotency_key, new_nonce
 
@@ -241,9 +242,7 @@ def edit(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         edit_form = EditForm(request.POST)
         if edit_form.is_valid():
             new = edit_form.cleaned_data["parsed"]
-            data["diff"] = services.diff_lines(
-                dump(current).splitlines(), dump(editable(new)).splitlines(), "current", "new"
-            )
+            data["diff"] = diff_lines(dump(current).splitlines(), dump(editable(new)).splitlines(), "current", "new")
             if "apply" in request.POST and _apply_edit(request, ctx, edit_form, current, new):
                 return redirect(_detail_url(ctx))
     data.update(edit_form=edit_form, patch_form=patch_form)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import difflib
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -13,6 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from apps.access.rules import instances_visible
+from apps.core.diff import diff_lines
 
 from .chain import redact
 from .models import AuditEvent
@@ -106,21 +106,10 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
-def _diff_lines(before: Any, after: Any) -> list[tuple[str, str]]:
-    """A unified diff of the pretty-printed JSON as (css class, line) pairs; the template escapes the lines."""
+def _diff_lines(before: Any, after: Any) -> list[dict[str, str]]:
+    """A unified diff of the pretty-printed JSON; the template escapes the lines."""
     if before is None and after is None:
         return []
     old = _pretty(before).splitlines() if before is not None else []
     new = _pretty(after).splitlines() if after is not None else []
-    lines = []
-    for line in difflib.unified_diff(old, new, "before", "after", n=3, lineterm=""):
-        if line.startswith(("---", "+++")):
-            cls = "meta"
-        elif line.startswith("+"):
-            cls = "add"
-        elif line.startswith("-"):
-            cls = "del"
-        else:
-            cls = "meta" if line.startswith("@@") else ""
-        lines.append((cls, line))
-    return lines
+    return diff_lines(old, new)
