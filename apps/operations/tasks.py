@@ -48,8 +48,10 @@ def _claim(op_id: int) -> Operation | None:
         row = Operation.objects.filter(pk=op_id).values("state", "parent_id", "instance_id").first()
         if row is None or row["state"] != State.QUEUED:
             return None
-        if row["parent_id"] and row["instance_id"] and not _has_turn(op_id, row["parent_id"], row["instance_id"]):
-            return None
+        if row["parent_id"] and row["instance_id"]:
+            _forget_dispatch(op_id)  # this message is taken: whoever frees a slot next must send a new one
+            if not _has_turn(op_id, row["parent_id"], row["instance_id"]):
+                return None
         now = timezone.now()  # taken after the parent lock: later than any sibling's finish
         changed = Operation.objects.filter(pk=op_id, state=State.QUEUED).update(
             state=State.RUNNING,
@@ -104,19 +106,31 @@ def execute(op: Operation) -> None:
         runners.settle_bulk_parent(op.parent_id)
 
 
+def _dispatch_key(op_id: int) -> str:
+    return f"operations:dispatch:{op_id}"
+
+
 def dispatch(op_id: int) -> None:
-    """Send a bulk child to the workers at most once per RESEND_SECONDS.
+    """Send a bulk child to the workers unless a message for it is still on its way.
 
     Siblings finishing together would otherwise each send the same waiting children, and the queue
-    fills with duplicates (harmless, the claim is conditional, but slow). After RESEND_SECONDS a child
-    still queued may have lost its message, so it can be sent again.
+    fills with duplicates (harmless, the claim is conditional, but slow). The mark is dropped as soon
+    as a worker takes the message (`_claim`), so a child refused for want of a slot is sent again by
+    the next sibling to finish; after RESEND_SECONDS it lapses anyway, in case the message was lost.
     """
     try:
-        first = cache.add(f"operations:dispatch:{op_id}", 1, timeout=runners.RESEND_SECONDS)
+        first = cache.add(_dispatch_key(op_id), 1, timeout=runners.RESEND_SECONDS)
     except Exception:  # a cache outage must not hold the children back
         first = True
     if first:
         run_operation.delay(op_id)
+
+
+def _forget_dispatch(op_id: int) -> None:
+    try:
+        cache.delete(_dispatch_key(op_id))
+    except Exception:  # the mark lapses on its own
+        logger.warning("operation %s: could not clear its dispatch mark", op_id)
 
 
 @shared_task(ignore_result=True)

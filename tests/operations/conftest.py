@@ -208,4 +208,8 @@ def final(op, timeout: float = 30.0):
         op.refresh_from_db()
         return op if op.is_final else None
 
-    return wait_for(done, timeout=timeout, interval=0.1, what=f"operation {op.pk} to end")
+    try:
+        return wait_for(done, timeout=timeout, interval=0.1, what=f"operation {op.pk} to end")
+    except AssertionError as exc:  # say where it stood, children included: a hang is otherwise hard to read
+        children = list(op.children.values_list("pk", "instance_name", "target", "state", "message"))
+        raise AssertionError(f"{exc}; it is {op.state}: {op.message!r}; children: {children}") from None

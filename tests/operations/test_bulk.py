@@ -95,3 +95,31 @@ def test_a_bulk_sync_holds_no_worker_so_one_thread_is_enough(workers, make_sim, 
 
     assert parent.state == Operation.State.SUCCEEDED, parent.error
     assert parent.progress == 100 and parent.result["succeeded"] == 3
+
+
+def test_a_child_refused_for_want_of_a_slot_is_sent_again_by_the_next_sibling(
+    redis_db, make_sim, register, admin_user, rf
+):
+    # Four children, limit 3: three run, the fourth's message arrives early and is refused. The next sibling to
+    # finish must send it again at once; a lingering "already sent" mark would strand it until the reaper came.
+    from django.core.cache import cache
+
+    from apps.operations import runners, tasks
+
+    instance = register(make_sim(name="bulk-turn"))
+    request = rf.post("/operations/bulk-sync/")
+    request.user = admin_user
+    parent = start_bulk_sync(request, [(instance, "default", f"app-{i}") for i in range(4)], {"limit": 3})
+    Operation.objects.filter(pk=parent.pk).update(state=Operation.State.RUNNING)
+    *first, last = parent.children.order_by("id")
+    Operation.objects.filter(pk__in=[c.pk for c in first]).update(state=Operation.State.RUNNING)
+
+    tasks.dispatch(last.pk)
+    assert cache.get(f"operations:dispatch:{last.pk}") is not None
+    assert tasks._claim(last.pk) is None  # no free slot: refused, still queued
+    assert Operation.objects.get(pk=last.pk).state == Operation.State.QUEUED
+
+    Operation.objects.filter(pk=first[0].pk).update(state=Operation.State.SUCCEEDED)
+    redis_db.delete("celery")  # drop the messages sent so far: only a new send puts one on the queue
+    assert runners.release_children(parent.pk, instance.pk) == [last.pk]
+    assert redis_db.llen("celery") == 1, "the refused child was not sent again"
