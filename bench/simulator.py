@@ -82,10 +82,6 @@ def main() -> None:
                 f"{label}: {first[2]} items, {first[1] / 1e6:.1f} MB; first {first[0] * 1000:.0f} ms, "
                 f"warm best {best * 1000:.0f} ms (incl. client JSON parse)"
             )
-        # After a sync the app's cached JSON is rebuilt; lists stay fast.
-        s.post(f"{sim.url}/api/v1/applications/{name}/sync", json={}).raise_for_status()
-        elapsed, _, _ = timed_get(s, sim.url + "/api/v1/applications", params={"fields": FIELDS})
-        print(f"projected list right after a sync: {elapsed * 1000:.0f} ms")
     finally:
         sim.stop()
 

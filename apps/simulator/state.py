@@ -72,7 +72,6 @@ class AppRec:
     autosync_pending: bool = False
     delete_at: float = 0.0
     _json: str | None = None
-    _projections: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -97,7 +96,6 @@ class AppRec:
 
     def invalidate(self) -> None:
         self._json = None
-        self._projections.clear()
 
 
 class Subscriber:

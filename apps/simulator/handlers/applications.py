@@ -226,13 +226,9 @@ def register(router: Router, sim: Any) -> None:
                     continue
                 if not req.ctx.can("applications", "get", rbac_name(rec)):
                     continue
-                if fields_raw:
-                    cached = rec._projections.get(whitelisted)
-                    if cached is None:
-                        cached = rec._projections[whitelisted] = dumps(project_list_item(rec.obj, whitelisted))
-                    parts.append(cached)
-                else:
-                    parts.append(rec.json())
+                # Every app is projected and encoded on every call, as Argo CD's list forwarder does
+                # (forwarder_overwrite.go): no per-app cache makes the list cheaper than the real one.
+                parts.append(dumps(project_list_item(rec.obj, whitelisted) if fields_raw else rec.obj))
             meta = dumps(list_meta(state))
         return Raw('{"metadata":' + meta + ',"items":[' + ",".join(parts) + "]}")
 
