@@ -17,6 +17,7 @@ from apps.core.diff import diff_lines
 from .chain import redact
 from .models import AuditEvent
 from .queries import apply_filters, iterate, page, parse_filters, visible_events
+from .service import Outcome, record
 
 EXPORT_FIELDS = (
     "id", "at", "actor", "team", "ip", "user_agent", "instance", "kind", "project", "namespace", "name",
@@ -58,18 +59,26 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
-    rows = (writer.writerow([_csv_cell(row[f]) for f in EXPORT_FIELDS]) for row in _export_rows(request))
+    rows = (writer.writerow([_csv_cell(row[f]) for f in EXPORT_FIELDS]) for row in _export_rows(request, "csv"))
     return _stream([writer.writerow(EXPORT_FIELDS)], rows, "csv", "text/csv; charset=utf-8")
 
 
 def export_jsonl(request: HttpRequest) -> StreamingHttpResponse:
-    rows = (json.dumps(row, default=str, sort_keys=True) + "\n" for row in _export_rows(request))
+    rows = (json.dumps(row, default=str, sort_keys=True) + "\n" for row in _export_rows(request, "jsonl"))
     return _stream((), rows, "jsonl", "application/x-ndjson")
 
 
-def _export_rows(request: HttpRequest) -> Iterator[dict[str, Any]]:
+def _export_rows(request: HttpRequest, fmt: str) -> Iterator[dict[str, Any]]:
+    """The export is itself audited: who took which events (up to the newest id then), in what format."""
     filters = parse_filters(request.GET)
     events = apply_filters(visible_events(request.user), filters)
+    newest = events.order_by("-id").values_list("id", flat=True).first() or 0
+    payload = {"format": fmt, "filters": filters.querystring(), "through_id": newest}
+    record(request, action="export", outcome=Outcome.SUCCEEDED, kind="audit", payload=payload)
+    return _redacted_rows(events.filter(id__lte=newest))
+
+
+def _redacted_rows(events) -> Iterator[dict[str, Any]]:
     for row in iterate(events, EXPORT_FIELDS):
         for name in JSON_FIELDS:
             row[name] = redact(row[name])

@@ -183,3 +183,14 @@ def test_csv_export_defuses_spreadsheet_formulas(admin_client):
 
 def test_a_non_ascii_digit_cursor_is_ignored_not_a_server_error(admin_client):
     assert admin_client.get("/audit/?before=²").status_code == 200
+
+
+def test_an_export_is_audited_with_its_filters_and_leaves_itself_out(admin_client):
+    kept = event(instance="prod", name="pay-api")
+    rows = export_rows(admin_client.get("/audit/export.jsonl?instance=prod"))
+    assert [int(r["id"]) for r in rows] == [kept.id]
+    audit = AuditEvent.objects.get(action="export")
+    assert audit.actor == "root" and audit.kind == "audit" and audit.outcome == Outcome.SUCCEEDED
+    assert audit.request == {"format": "jsonl", "filters": "instance=prod", "through_id": kept.id}
+    everything = export_rows(admin_client.get("/audit/export.csv"))
+    assert int(everything[0]["id"]) == audit.id  # the first export shows in the next one, not in itself
