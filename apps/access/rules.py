@@ -65,6 +65,28 @@ def can(user, action: str, instance, project: str = "*", app: str = "*") -> bool
     )
 
 
+def can_somewhere(user, action: str, instance, project: str | None = None) -> bool:
+    """Whether some application (of `project`, when given) on `instance` is one the user may `action`.
+
+    For offering a form, not for acting: the action itself still goes through `can()` with its real names.
+    """
+    if action not in ALL_ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    if not _usable(user):
+        return False
+    name, enabled = _instance_name_and_enabled(instance)
+    if not enabled:
+        return False
+    if user.is_superuser:
+        return True
+    return any(
+        _allows(g, action)
+        and glob.match(g.instance_glob, name)
+        and (project is None or glob.match(g.project_glob, project))
+        for g in _grants(user)
+    )
+
+
 def teams_allowing(user, action: str, instance: str, project: str = "*", app: str = "*") -> list[str]:
     """Slugs of the user's teams whose grants allow this (for the audit log's team column)."""
     if not _usable(user):

@@ -17,7 +17,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.access.guards import get_instance, require
-from apps.access.rules import instances_visible
+from apps.access.rules import can_somewhere, instances_visible
 from apps.argocd.errors import ArgoCDError
 from apps.audit.service import Outcome, record
 from apps.core.argocd_pages import argocd_errors, error_text
@@ -335,15 +335,22 @@ def delete(request: HttpRequest, instance: str, name: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @argocd_errors
 def create(request: HttpRequest) -> HttpResponse:
+    # Offered: the instances and projects where the user may create something. A submit is not held to the
+    # offer: `require` checks it on the project and name it really names, and audits a refusal.
     visible = instances_visible(request.user)
+    offered = [i for i in visible if can_somewhere(request.user, "create", i)]
     chosen = request.GET.get("instance") or request.POST.get("instance", "")
     if not chosen:
-        return render(request, "applications/create.html", {"instances": visible})
+        return render(request, "applications/create.html", {"instances": offered})
     instance = get_instance(chosen)
     if not any(i.pk == instance.pk for i in visible):
-        return render(request, "applications/create.html", {"instances": visible}, status=404)
+        return render(request, "applications/create.html", {"instances": offered}, status=404)
+    if request.method == "GET" and not any(i.pk == instance.pk for i in offered):
+        refusal = f"You may not create applications on {instance.name}."
+        return render(request, "applications/create.html", {"instances": offered, "refusal": refusal}, status=403)
     with instance.client() as client:
-        projects = sorted(p["metadata"]["name"] for p in client.list_projects())
+        names = sorted(p["metadata"]["name"] for p in client.list_projects())
+        projects = [p for p in names if can_somewhere(request.user, "create", instance, p)]
         yaml_mode = "create_yaml" in request.POST
         form = CreateForm(None if yaml_mode else (request.POST or None), projects=projects)
         yaml_form = CreateYamlForm(request.POST if yaml_mode else None, initial={"document": _yaml_template(projects)})

@@ -346,9 +346,9 @@ def search(user, f: Filters) -> Result:
 
 
 def choices(user, instances: dict[str, int]) -> dict[str, Any]:
-    """The project filter's choices and whether to show the bulk-sync button, cached a minute per user and set
-    of grants (a changed grant changes the key): both are conveniences, and scanning the index for them on every
-    page load is not worth it. What the user may see or sync is still decided per query and per action."""
+    """The project filter's choices and whether to show the bulk-sync and new-application buttons, cached a minute
+    per user and set of grants (a changed grant changes the key): all are conveniences, and scanning the index for
+    them on every page load is not worth it. What the user may see or do is still decided per query and action."""
     grants = sorted((g.pk, g.instance_glob, g.project_glob, g.app_glob, *g.actions) for g in rules._grants(user))
     digest = hashlib.sha1(repr((user.is_superuser, sorted(instances.values()), grants)).encode()).hexdigest()
     key = f"index:choices:{user.pk}:{digest}"
@@ -357,6 +357,10 @@ def choices(user, instances: dict[str, int]) -> dict[str, Any]:
         found = {
             "projects": list(visible(user, instances).order_by("project").values_list("project", flat=True).distinct()),
             "can_sync": can_sync_any(user, instances),
+            # `instances` holds enabled instances only, so unsaved rows with their names decide without a query.
+            "can_create": any(
+                rules.can_somewhere(user, Action.CREATE, Instance(name=name, enabled=True)) for name in instances
+            ),
         }
         cache.set(key, found, 60)
     return found

@@ -35,6 +35,7 @@ def application_list(request: HttpRequest) -> HttpResponse:
         sync_choices=query.SYNC_CHOICES,
         health_choices=query.HEALTH_CHOICES,
         can_sync=choices["can_sync"],
+        can_create=choices.get("can_create", False),
         bulk_nonce=new_nonce(),
     )
     return render(request, "index/list.html", context)

@@ -131,3 +131,21 @@ def test_create_needs_the_create_action_on_the_project(client, alice, grant, ins
     response = client.post(new, {"instance": instance.name, "document": doc, "create_yaml": ""})
     assert response.status_code == 403
     assert AuditEvent.objects.get(action="create").outcome == "denied"
+
+
+def test_the_create_form_offers_only_where_the_user_may_create(client, alice, grant, instance):
+    grant(alice, ["sync"])
+    client.force_login(alice)
+    new = reverse("applications:create")
+    assert "New application" not in client.get("/applications/").content.decode()
+    assert instance.name not in client.get(new).content.decode()
+    refused = client.get(f"{new}?instance={instance.name}")
+    assert refused.status_code == 403 and "You may not create applications on" in refused.content.decode()
+
+    grant(alice, ["create"], project="payments")
+    alice.refresh_from_db()  # the grants are cached on the user object per request; a new request reloads them
+    assert "New application" in client.get("/applications/").content.decode()
+    assert f"<option>{instance.name}</option>" in client.get(new).content.decode()
+    body = client.get(f"{new}?instance={instance.name}").content.decode()
+    assert '<option value="payments">' in body
+    assert '<option value="checkout">' not in body and '<option value="default">' not in body
