@@ -24,6 +24,7 @@ from .models import Operation
 
 POLL_SECONDS = 0.5
 UNAVAILABLE_GRACE_SECONDS = 10.0  # Argo CD unreachable this long in a row ⇒ the operation fails
+NOT_SHOWN_SECONDS = 20.0  # an accepted sync that Argo CD's reads never show ⇒ the operation fails
 POLL_READ_TIMEOUT = 10.0  # below the reaper's staleness threshold, so a hung call never looks like a dead worker
 FINAL_PHASES = ("Succeeded", "Failed", "Error")
 TERMINATED_MESSAGE = "Operation terminated"
@@ -141,13 +142,19 @@ def _resource_rows(state: dict) -> list[dict]:
     return [{k: r.get(k, "") for k in keep} for r in rows]
 
 
-def follow(op: Operation, client, *, total: int | None = None) -> dict:
+def follow(op: Operation, client, *, total: int | None = None, mine: bool = False, before: dict | None = None) -> dict:
     """Poll the application until Argo CD's operation is over; returns the final `operationState`.
 
     "In progress" is `.operation` being set (not the phase: a failed attempt with retries left keeps
     phase Running). Unreachable for UNAVAILABLE_GRACE_SECONDS in a row fails the operation.
+
+    `mine`: the operation carries our infos, so another one (an auto-sync, somebody's sync started right
+    after ours) is never reported as ours. `before` is the operationState from before our request: Argo CD
+    answers reads from a cache that may lag a moment behind, so seeing it again means "not shown yet".
     """
     down_since: float | None = None
+    since = time.monotonic()
+    started_at = ""
     while True:
         try:
             app = _get_app(op, client)
@@ -162,6 +169,16 @@ def follow(op: Operation, client, *, total: int | None = None) -> dict:
             raise OperationFailed(exc.message) from exc
         down_since = None
         state = (app.get("status") or {}).get("operationState") or {}
+        if mine and not _ours_in(app, op):
+            if app.get("operation") or state != (before or {}):
+                return _replaced(op, app, started_at)
+            if time.monotonic() - since > NOT_SHOWN_SECONDS:
+                raise OperationFailed(f"Argo CD still does not show this operation after {NOT_SHOWN_SECONDS:.0f} s.")
+            update(op, message="waiting for Argo CD to show the operation")
+            time.sleep(POLL_SECONDS)
+            continue
+        if mine and is_ours(state.get("operation"), op):
+            started_at = state.get("startedAt") or started_at
         rows = _resource_rows(state)
         count = total if total is not None else _total_resources(app, op)
         count = max(count, len(rows))
@@ -177,6 +194,27 @@ def follow(op: Operation, client, *, total: int | None = None) -> dict:
         if not app.get("operation") and state.get("phase") in FINAL_PHASES:
             return state
         time.sleep(POLL_SECONDS)
+
+
+def _replaced(op: Operation, app: dict, started_at: str) -> dict:
+    """Another operation took the app's operation slot before we saw ours end.
+
+    Argo CD keeps only the history of completed full syncs, so ours succeeded if an entry started when it did.
+    """
+    for entry in reversed((app.get("status") or {}).get("history") or []):
+        if started_at and entry.get("deployStartedAt") == started_at:
+            note = "succeeded (read from the history: another operation has started since)"
+            return {
+                "phase": "Succeeded",
+                "message": note,
+                "syncResult": {"revision": entry.get("revision", "")},
+                "startedAt": started_at,
+                "finishedAt": entry.get("deployedAt", ""),
+            }
+    raise OperationFailed(
+        "Another operation started on the application before this one's end could be read, and Argo CD's "
+        "history has no completed sync from it: see the application's history and events for what happened."
+    )
 
 
 def _conclude(op: Operation, state: dict) -> None:
@@ -214,7 +252,9 @@ def run_sync(op: Operation) -> None:
     p = op.params
     with _client(op) as client:
         app = _call(op, lambda: _get_app(op, client))
+        before = None
         if not _ours_in(app, op):
+            before = (app.get("status") or {}).get("operationState") or {}
             strategy = _sync_strategy(p)
             update(op, message="starting sync", argocd_phase="")
             _call(
@@ -234,7 +274,7 @@ def run_sync(op: Operation) -> None:
             )
         else:
             update(op, message="re-attached to the running Argo CD operation")
-        _conclude(op, follow(op, client))
+        _conclude(op, follow(op, client, mine=True, before=before))
 
 
 @runner(Operation.Kind.ROLLBACK)

@@ -205,3 +205,39 @@ def test_terminate_when_nothing_runs_fails_with_argocds_message(
 
     assert op.state == Operation.State.FAILED
     assert "No operation is in progress" in op.error
+
+
+def test_a_sync_followed_at_once_by_another_operation_reports_its_own_result(
+    worker, make_sim, register, submit, admin_user, sim_app
+):
+    # Ours succeeds; before the worker's next look, somebody else's sync starts and fails. The portal must
+    # not report that one as ours: it reads its own result from Argo CD's history.
+    from apps.argocd import ArgoCDClient
+
+    sim = make_sim(sync_seconds=0.6)
+    instance = register(sim)
+    name, project = sim_app(sim)
+    op = submit(admin_user, kind="sync", instance=instance, project=project, target=name, params={})
+
+    def ours_ended_then_arm_failure():
+        with sim.state.lock:
+            rec = next(r for r in sim.state.apps.values() if r.name == name)
+            state = rec.obj["status"].get("operationState") or {}
+            infos = {i["name"]: i["value"] for i in (state.get("operation") or {}).get("info") or []}
+            if (
+                rec.obj.get("operation")
+                or state.get("phase") != "Succeeded"
+                or infos.get("portal-operation") != str(op.pk)
+            ):
+                return False
+            rec.fail_sync = True  # the next sync of this app fails
+            return True
+
+    wait_for(ours_ended_then_arm_failure, timeout=20, interval=0.005, what="our sync to end in Argo CD")
+    with ArgoCDClient(sim.url, token=sim.portal_token(), name=sim.name) as client:
+        client.sync_application(name, infos={"portal-operation": "somebody-else"})
+
+    op = final(op)
+    assert op.state == Operation.State.SUCCEEDED, op.error
+    assert op.result["phase"] == "Succeeded" and op.result["revision"]
+    assert wait_for(lambda: (live_app(sim, name)["status"].get("operationState") or {}).get("phase") == "Failed")
