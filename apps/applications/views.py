@@ -63,13 +63,25 @@ def _answer(
     return redirect(_detail_url(ctx, tab))
 
 
+@require_POST
+@argocd_errors
+def refresh(request: HttpRequest, instance: str, name: str) -> HttpResponse:
+    """Ask Argo CD to compare with Git now; `hard` also regenerates the manifests. Argo CD answers when done.
+
+    A POST, though Argo CD needs only `get` for it: a link or an image elsewhere must not set it off.
+    """
+    hard = request.POST.get("mode") == "hard"
+    ctx = load(request, instance, name, "view", refresh="hard" if hard else "normal")
+    messages.success(request, f"Argo CD has {'hard-' if hard else ''}refreshed {ctx.name}.")
+    return redirect(_detail_url(ctx))
+
+
 @require_GET
 @argocd_errors
 def detail(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     tab = request.GET.get("tab", "")
     tab = tab if tab in TABS else ""
-    refresh = None if request.htmx else request.GET.get("refresh")
-    ctx = load(request, instance, name, "logs" if tab == "logs" else "view", refresh=refresh)
+    ctx = load(request, instance, name, "logs" if tab == "logs" else "view")
     data = _tab_data(request, ctx, tab)
     if request.htmx and tab:
         return render(request, "applications/detail.html#tab", data)

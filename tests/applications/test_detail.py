@@ -29,9 +29,16 @@ def test_detail_page_shows_the_summary_of_the_live_app(admin_client, instance, s
     assert 'hx-get="?tab=tree"' in body and 'href="?tab=history"' in body
 
 
-def test_refresh_asks_argocd_to_reconcile_and_shows_the_page(admin_client, instance):
-    response = admin_client.get(url(instance, "payments-api-dev") + "?refresh=normal")
-    assert response.status_code == 200 and b"payments-api-dev" in response.content
+def test_refresh_is_a_post_that_asks_argocd_to_reconcile(admin_client, instance, argocd):
+    before = argocd.get_application("payments-api-dev")["metadata"]["resourceVersion"]
+    assert admin_client.get(url(instance, "payments-api-dev") + "?refresh=hard").status_code == 200
+    assert argocd.get_application("payments-api-dev")["metadata"]["resourceVersion"] == before  # a GET changes nothing
+    refresh = reverse("applications:refresh", args=[instance.name, "payments-api-dev"])
+    assert admin_client.get(refresh).status_code == 405
+    response = admin_client.post(refresh, {"mode": "hard"}, follow=True)
+    assert response.redirect_chain[-1][0] == url(instance, "payments-api-dev")
+    assert "Argo CD has hard-refreshed payments-api-dev." in response.content.decode()
+    assert argocd.get_application("payments-api-dev")["metadata"]["resourceVersion"] != before
 
 
 def test_tree_tab_over_htmx_is_a_fragment_nesting_pods_under_their_deployment(admin_client, instance):
