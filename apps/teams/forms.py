@@ -32,6 +32,15 @@ class TeamForm(forms.ModelForm):
         return slug
 
 
+class TeamEditForm(forms.ModelForm):
+    """Name and description; the slug stays, since grants' audit events and links name the team by it."""
+
+    class Meta:
+        model = Team
+        fields = ["name", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+
 class MemberForm(forms.Form):
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)

@@ -12,7 +12,7 @@ from apps.access.models import Grant
 from apps.access.rules import is_platform_admin
 from apps.audit.service import Outcome, record
 
-from .forms import GrantForm, MemberForm, TeamForm
+from .forms import GrantForm, MemberForm, TeamEditForm, TeamForm
 from .models import Membership, Team
 
 
@@ -39,12 +39,16 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
     admin = is_platform_admin(request.user)
     if not admin and not team.memberships.filter(user=request.user).exists():
         raise Http404("No such team, or you are not in it.")
-    member_form, grant_form = MemberForm(team=team), GrantForm()
+    member_form, grant_form, edit_form = MemberForm(team=team), GrantForm(), TeamEditForm(instance=team)
     if request.method == "POST":
         check_admin(request)
         if "delete_team" in request.POST:
             return _delete_team(request, team)
-        if "add_member" in request.POST:
+        if "edit_team" in request.POST:
+            edit_form = TeamEditForm(request.POST, instance=Team.objects.get(pk=team.pk))
+            if edit_form.is_valid():
+                return _edit_team(request, team, edit_form)
+        elif "add_member" in request.POST:
             member_form = MemberForm(request.POST, team=team)
             if member_form.is_valid():
                 return _add_member(request, team, member_form)
@@ -64,6 +68,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "grants": team.grants.all(),
         "member_form": member_form,
         "grant_form": grant_form,
+        "edit_form": edit_form,
     }
     return render(request, "teams/detail.html", context)
 
@@ -84,6 +89,16 @@ def _grant_snapshot(grant: Grant) -> dict:
         "app_glob": grant.app_glob,
         "actions": list(grant.actions),
     }
+
+
+def _edit_team(request: HttpRequest, team: Team, form: TeamEditForm) -> HttpResponse:
+    before = _team_snapshot(team)
+    with transaction.atomic():
+        team = form.save()
+        record(request, action="edit", outcome=Outcome.SUCCEEDED, kind="team", name=team.slug, team=team.slug,
+               before=before, after=_team_snapshot(team))  # fmt: skip
+    messages.success(request, f"Saved team {team.name}.")
+    return redirect("teams:detail", slug=team.slug)
 
 
 def _add_member(request: HttpRequest, team: Team, form: MemberForm) -> HttpResponse:

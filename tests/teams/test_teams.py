@@ -49,6 +49,21 @@ def test_a_duplicate_team_is_refused_with_a_message(admin_client, payments):
     assert Team.objects.count() == 1
 
 
+def test_admin_renames_a_team_and_the_slug_stays(admin_client, payments, search):
+    response = admin_client.post("/teams/payments/", {"edit_team": "1", "name": "Payments Core", "description": "$"})
+    assert response.status_code == 302 and response["Location"] == "/teams/payments/"
+    payments.refresh_from_db()
+    assert (payments.name, payments.slug, payments.description) == ("Payments Core", "payments", "$")
+    event = AuditEvent.objects.get(kind="team", action="edit")
+    assert (event.name, event.before["name"], event.after["name"]) == ("payments", "Payments", "Payments Core")
+
+    taken = admin_client.post("/teams/payments/", {"edit_team": "1", "name": "Search", "description": ""})
+    assert taken.status_code == 200 and "already exists" in taken.content.decode()
+    assert "<h1>Payments Core</h1>" in taken.content.decode()  # the page shows the team as saved, not the refused name
+    assert Team.objects.get(slug="payments").name == "Payments Core"
+    assert AuditEvent.objects.filter(kind="team", action="edit").count() == 1
+
+
 def test_admin_adds_and_removes_a_member_by_username(admin_client, payments, bob):
     response = admin_client.post("/teams/payments/", {"add_member": "1", "username": "bob", "role": "maintainer"})
     assert response.status_code == 302
@@ -154,6 +169,7 @@ def test_a_member_sees_only_their_own_teams_and_grants_read_only(client, alice, 
         {"add_member": "1", "username": "alice", "role": "member"},
         {"add_grant": "1", "instance_glob": "*", "project_glob": "*", "app_glob": "*", "actions": ["admin"]},
         {"delete_team": "1", "confirm_name": "payments"},
+        {"edit_team": "1", "name": "Mine now"},
     ],
 )
 def test_a_member_cannot_change_their_own_team(client, alice, payments, data):
@@ -161,7 +177,7 @@ def test_a_member_cannot_change_their_own_team(client, alice, payments, data):
     response = client.post("/teams/payments/", data)
     assert response.status_code == 403
     assert "403 · Not allowed" in response.content.decode()
-    assert payments.grants.count() == 1 and Team.objects.filter(slug="payments").exists()
+    assert payments.grants.count() == 1 and Team.objects.filter(slug="payments", name="Payments").exists()
     assert client.post("/teams/", {"name": "Mine"}).status_code == 403
     assert not Team.objects.filter(name="Mine").exists()
 
@@ -179,6 +195,7 @@ def test_a_user_without_teams_is_told_so(client, bob):
         ("/teams/payments/", {"add_grant": "1", "instance_glob": "*", "project_glob": "*", "app_glob": "*",
                               "actions": ["sync"]}),
         ("/teams/payments/", {"delete_team": "1", "confirm_name": "payments"}),
+        ("/teams/payments/", {"edit_team": "1", "name": "Payments Core", "description": ""}),
     ],
 )  # fmt: skip
 def test_every_post_needs_a_csrf_token(admin_user, payments, bob, path, data):
