@@ -114,7 +114,8 @@ def _terminate(request: HttpRequest, op: Operation) -> HttpResponse:
 
 def operation_card(request: HttpRequest, pk: int) -> HttpResponse:
     op = _get_operation(request, pk)
-    response = render(request, "operations/card.html", {"op": op, "oob": True})
+    # The operation page also has action buttons to empty once the operation ends (out of band).
+    response = render(request, "operations/card.html", {"op": op, "with_actions": request.GET.get("actions") == "1"})
     if op.is_final:
         # 286 tells htmx to stop polling; the final card is still swapped in, and the page may refresh
         # what the operation changed (e.g. a project's token table) on "operation-finished".

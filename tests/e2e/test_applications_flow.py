@@ -76,6 +76,8 @@ def test_a_team_member_filters_the_list_syncs_an_app_watches_it_succeed_and_find
     expect(page.locator("#tab .tree")).to_be_visible()  # the resource tree tab arrived
     shot(page, "detail.png")
 
+    last_operation = page.locator("#app-summary .operation-state")
+    before = last_operation.inner_text()
     page.get_by_role("button", name="Sync…").click()
     dialog = page.locator("#sync-dialog")
     expect(dialog).to_be_visible()
@@ -87,6 +89,7 @@ def test_a_team_member_filters_the_list_syncs_an_app_watches_it_succeed_and_find
     expect(state).to_have_text(re.compile(r"^(Queued|Running|Succeeded)$"))  # the card appears at once, then polls
     expect(state).to_have_text("Succeeded", timeout=30_000)
     expect(card.locator("progress")).to_have_attribute("value", "100")
+    expect(last_operation).not_to_have_text(before)  # the summary was read again when the card ended
     op = Operation.objects.get(kind="sync", target=target)
     assert op.state == "succeeded" and op.requested_by == member
 
