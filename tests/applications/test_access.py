@@ -149,3 +149,16 @@ def test_the_create_form_offers_only_where_the_user_may_create(client, alice, gr
     body = client.get(f"{new}?instance={instance.name}").content.decode()
     assert '<option value="payments">' in body
     assert '<option value="checkout">' not in body and '<option value="default">' not in body
+
+
+def test_a_viewer_reads_the_spec_without_an_editor_and_an_editor_gets_the_forms(client, alice, grant, instance):
+    grant(alice, ["view"], project="payments")
+    client.force_login(alice)
+    page = client.get(u("edit", instance, "payments-api-dev")).content.decode()
+    assert "Spec of payments-api-dev" in page and '<pre class="spec">' in page and "repoURL" in page
+    assert "<textarea" not in page and 'name="apply"' not in page and 'name="preview"' not in page
+
+    grant(alice, ["edit"], project="payments")
+    alice.refresh_from_db()
+    page = client.get(u("edit", instance, "payments-api-dev")).content.decode()
+    assert "Edit payments-api-dev" in page and "<textarea" in page and 'name="apply_patch"' in page
