@@ -93,6 +93,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "apps.core.middleware.PortalErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"

@@ -62,6 +62,17 @@ def test_unknown_page_uses_portal_404(client, alice, settings):
     assert b"404" in response.content and b"Argo CD Portal" in response.content
 
 
+def test_a_refusal_and_a_visit_to_a_form_address_get_portal_pages_in_development_too(client, alice, settings):
+    settings.DEBUG = True  # where Django would show its debug page with every URL pattern
+    client.force_login(alice)
+    response = client.get("/teams/no-such-team/")
+    body = response.content.decode()
+    assert response.status_code == 404 and "404 · Not found" in body and "URLconf" not in body
+    response = client.get("/logout/")  # logout is a POST
+    assert response.status_code == 405 and "405 · Not a page" in response.content.decode()
+    assert "POST" in response["Allow"]
+
+
 @pytest.mark.django_db
 def test_post_without_csrf_is_refused():
     from django.test import Client

@@ -1,0 +1,34 @@
+"""Portal pages for refusals that Django would otherwise answer bare.
+
+- A view's 404 ("no such thing, or not yours to see") gets the portal's page in development too, where
+  Django would show its debug page listing every URL pattern.
+- A 405 (a link to an address that only takes a form submission) gets a page instead of an empty body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from .views import page_not_found
+
+
+class PortalErrorPagesMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.content and not getattr(request, "htmx", False):
+            page = render(request, "errors/405.html", {"path": request.path, "allowed": response.get("Allow", "")})
+            page.status_code = 405
+            page["Allow"] = response.get("Allow", "")
+            return page
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, Http404):
+            return page_not_found(request, exception)
+        return None
