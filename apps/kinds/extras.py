@@ -47,6 +47,16 @@ def _int(value: Any, default: int | None = None) -> int | None:
         return default
 
 
+def _expiry(request: HttpRequest) -> int | None:
+    """Token lifetime in seconds from the form: blank or 0 = never expires; None when it is not a valid one."""
+    raw = request.POST.get("expires_in", "").strip()
+    seconds = _int(raw) if raw else 0
+    return seconds if seconds is not None and seconds >= 0 else None
+
+
+EXPIRY_ERROR = "The expiry must be 0 (never expires) or a positive number of seconds."
+
+
 def _op_url(op: Operation) -> str:
     try:
         return reverse("operations:detail", args=[op.pk])
@@ -143,11 +153,13 @@ def repo_validate(request, kind, inst, key, obj) -> dict:
 # ---------------------------------------------------------------- projects
 def project_create_token(request, kind, inst, key, obj) -> dict:
     role = request.POST.get("role", "")
-    expires = _int(request.POST.get("expires_in"), 0)
+    expires = _expiry(request)
     token_id = request.POST.get("token_id", "").strip() or None
     desc = request.POST.get("description", "").strip() or None
     if not any(r.get("name") == role for r in dig(obj, "spec.roles", []) or []):
         return {"action_error": f"Project {key} has no role {role!r}."}
+    if expires is None:
+        return {"action_error": EXPIRY_ERROR}
     holder: dict[str, str] = {}
 
     def call(c):
@@ -182,6 +194,9 @@ def project_rotate_token(request, kind, inst, key, obj) -> dict | HttpResponse:
         return {"action_error": f"Project {key} has no role {role!r}."}
     if not 0 <= grace <= MAX_GRACE_SECONDS:
         return {"action_error": f"The grace period must be between 0 and {MAX_GRACE_SECONDS // 60} minutes."}
+    expires = _expiry(request)
+    if expires is None:
+        return {"action_error": EXPIRY_ERROR}
     old = {
         "iat": _int(request.POST.get("iat")),
         "id": request.POST.get("token_id", "") or None,
@@ -199,7 +214,7 @@ def project_rotate_token(request, kind, inst, key, obj) -> dict | HttpResponse:
             "old_iat": old["iat"],
             "old_id": old["id"],
             "grace_seconds": grace,
-            "expires_in": _int(request.POST.get("expires_in"), 0),
+            "expires_in": expires,
         },
         audit_kind=kind.audit_kind,
     )
@@ -207,9 +222,20 @@ def project_rotate_token(request, kind, inst, key, obj) -> dict | HttpResponse:
 
 
 # ---------------------------------------------------------------- accounts
+def _has_api_key(obj: JSON) -> bool:
+    return "apiKey" in (obj.get("capabilities") or [])
+
+
 def account_create_token(request, kind, inst, key, obj) -> dict:
-    expires = _int(request.POST.get("expires_in"), 0)
+    expires = _expiry(request)
     token_id = request.POST.get("token_id", "").strip() or None
+    if not _has_api_key(obj):
+        return {
+            "action_error": f"Account {key} on {inst.name} lacks the apiKey capability, so Argo CD issues it "
+            f"no tokens. Add apiKey to accounts.{key} in argocd-cm first."
+        }
+    if expires is None:
+        return {"action_error": EXPIRY_ERROR}
     holder: dict[str, str] = {}
 
     def call(c):
@@ -388,7 +414,7 @@ def load_account(request, kind, inst, key, obj) -> dict:
         {"id": t.get("id", ""), "issued": _ts(t.get("issuedAt")), "expires": _ts(t.get("expiresAt"))}
         for t in obj.get("tokens") or []
     ]
-    return {"tokens": tokens, "portal_token_id": _portal_token_id(inst)}
+    return {"tokens": tokens, "portal_token_id": _portal_token_id(inst), "api_key": _has_api_key(obj)}
 
 
 def load_cluster(request, kind, inst, key, obj) -> dict:

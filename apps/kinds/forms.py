@@ -116,13 +116,21 @@ class KindForm(forms.Form):
                 self.values[f.name] = _from_text(f, cleaned[f.name])
             except forms.ValidationError as exc:
                 self.add_error(f.name, exc)
+                continue
+            problem = f.check(self.values[f.name]) if f.check and self.values[f.name] is not None else ""
+            if problem:
+                self.add_error(f.name, problem)
         return cleaned
+
+
+_CLEARED = {"int": 0, "lines": [], "rows": [], "pairs": {}}
 
 
 def build_body(kind: ResourceKind, values: dict[str, Any], base: JSON | None) -> tuple[JSON, list[str]]:
     """The object to send and the top-level fields that changed (clusters' `updatedFields`).
 
     Secret fields are only sent when given: Argo CD never returns them, so "blank" means "keep".
+    A cleared field is left out, or sent empty for kinds whose update keeps what it leaves out (`send_cleared`).
     """
     body = kind.body_for_edit(base) if base else {}
     changed: set[str] = set()
@@ -135,6 +143,8 @@ def build_body(kind: ResourceKind, values: dict[str, Any], base: JSON | None) ->
         old = dig(base or {}, f.target)
         if f.type == "bool" and not new and old is None:
             continue  # don't add `false` for a field Argo CD left out
+        if new is None and old is not None and kind.send_cleared:
+            new = _CLEARED.get(f.type, "")
         if new != old or f.secret:
             changed.add(f.target.split(".")[0])
             put(body, f.target, copy.deepcopy(new))

@@ -58,6 +58,7 @@ class Field:
     lines) | rows (list of dicts, `subkeys` separated by spaces on each line).
     secret: write-only — never filled in, never rendered; left blank on edit it is not sent (keeps the stored one).
     create_only: part of the identity (URL, server, name): shown on create, fixed on edit.
+    check: the entered (non-blank) value → "" if fine, else the message shown under the field.
     """
 
     name: str
@@ -71,6 +72,7 @@ class Field:
     subkeys: tuple[str, ...] = ()
     help: str = ""
     group: str = ""  # fields with the same group share a <fieldset>
+    check: Callable[[Any], str] | None = None
 
     @property
     def target(self) -> str:
@@ -141,6 +143,9 @@ class ResourceKind:
     readonly_keys: tuple[str, ...] = ()  # server-owned top-level keys dropped before sending an edit
     validate: Callable[[JSON], str] | None = None  # portal-side check of a body before any call; "" = fine
     check_edit: Callable[[JSON, JSON, list[str]], str] | None = None  # (before, form values, changed) → error
+    # Argo CD keeps what an update leaves out (repositories, repository credentials): a field the form clears
+    # is sent empty ("" or 0) instead of being left out.
+    send_cleared: bool = False
     description: str = ""
     per_instance: bool = False  # one pseudo-object per instance (settings): no key in the list
 
@@ -388,10 +393,23 @@ _REPO_FIELDS = (
     Field("password", "Password or token", "password", secret=True, group="HTTPS"),
     Field("forceHttpBasicAuth", "Force HTTP basic auth", "forceHttpBasicAuth", "bool", group="HTTPS"),
     Field("sshPrivateKey", "SSH private key", "sshPrivateKey", "textarea", secret=True, group="SSH"),
-    Field("githubAppId", "App ID", "githubAppID", "int", group="GitHub App"),
-    Field("githubAppInstallationId", "Installation ID", "githubAppInstallationID", "int", group="GitHub App"),
+    Field("githubAppId", "App ID", "githubAppID", "int", group="GitHub App", check=validators.positive_int),
+    Field(
+        "githubAppInstallationId",
+        "Installation ID",
+        "githubAppInstallationID",
+        "int",
+        group="GitHub App",
+        check=validators.positive_int,
+    ),
     Field("githubAppPrivateKey", "App private key", "githubAppPrivateKey", "textarea", secret=True, group="GitHub App"),
-    Field("githubAppEnterpriseBaseUrl", "Enterprise base URL", "githubAppEnterpriseBaseUrl", group="GitHub App"),
+    Field(
+        "githubAppEnterpriseBaseUrl",
+        "Enterprise base URL",
+        "githubAppEnterpriseBaseUrl",
+        group="GitHub App",
+        check=validators.http_url,
+    ),
     Field("tlsClientCertData", "Client certificate (PEM)", "tlsClientCertData", "textarea", group="TLS client"),
     Field("tlsClientCertKey", "Client key (PEM)", "tlsClientCertKey", "textarea", secret=True, group="TLS client"),
     Field(
@@ -402,7 +420,7 @@ _REPO_FIELDS = (
         secret=True,
         group="GCP",
     ),
-    Field("proxy", "Proxy", "proxy", group="Network"),
+    Field("proxy", "Proxy", "proxy", group="Network", help="http:// or https:// URL.", check=validators.http_url),
     Field("noProxy", "No proxy", "noProxy", group="Network"),
     Field("insecure", "Skip TLS verification", "insecure", "bool", group="Network"),
     Field("enableOCI", "Enable OCI (helm)", "enableOCI", "bool", group="Options"),
@@ -456,6 +474,7 @@ register(
             Field("enableLfs", "Enable Git LFS", "enableLfs", "bool", group="Options"),
         ),
         readonly_keys=("connectionState", "inheritedCreds"),
+        send_cleared=True,
         typed_delete=True,
         extras=(Extra("validate", "Validate connection", "edit"),),
     )
@@ -497,6 +516,7 @@ register(
             Field("url", "URL prefix", "url", required=True, create_only=True),
             *(f for f in _REPO_FIELDS if f.name not in ("name", "project", "insecure")),
         ),
+        send_cleared=True,
         typed_delete=False,
     )
 )
@@ -647,7 +667,7 @@ register(
             Extra("create-token", "Generate token", "admin", inputs=True),
             Extra("delete-token", "Delete token", "admin", inputs=True),
             Extra("password", "Change password", "admin", inputs=True),
-            Extra("can-i", "Can I…", "view", inputs=True),
+            Extra("can-i", "What may the portal's account do?", "view", inputs=True),
         ),
     )
 )
@@ -744,6 +764,13 @@ register(
     )
 )
 
+
+def _gpg_create(c: ArgoCDClient, body: JSON) -> JSON:
+    """The key Argo CD imported, or {} when it imported none (a key with the same ID is skipped)."""
+    answer = c.create_gpg_key(body.get("keyData", ""))
+    return next(iter(dig(answer, "created.items") or []), {})
+
+
 register(
     ResourceKind(
         slug="gpgkeys",
@@ -753,7 +780,7 @@ register(
         description="Public keys used to verify commit signatures.",
         list=lambda c, f: c.list_gpg_keys(key_id=f.get("keyID") or None),
         get=lambda c, key: c.get_gpg_key(key),
-        create=lambda c, body: c.create_gpg_key(body.get("keyData", "")),
+        create=_gpg_create,
         delete=lambda c, key, obj: c.delete_gpg_key(key),
         key=lambda o: o.get("keyID", ""),
         columns=(

@@ -6,6 +6,7 @@ import base64
 import binascii
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -70,6 +71,18 @@ def gpg_public_key(text: str) -> str:
             "-----BEGIN PGP PUBLIC KEY BLOCK----- … -----END PGP PUBLIC KEY BLOCK-----."
         )
     return ""
+
+
+def positive_int(value: Any) -> str:
+    return "" if isinstance(value, int) and value > 0 else "Enter a positive whole number (1 or more)."
+
+
+def http_url(value: Any) -> str:
+    """ "" for an http(s) URL with a host, e.g. http://proxy.internal:3128."""
+    parts = urlsplit(str(value).strip())
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return ""
+    return f"{value!r} is not an http:// or https:// URL (e.g. http://proxy.internal:3128)."
 
 
 def load_yaml_object(text: str) -> tuple[dict[str, Any] | None, str]:

@@ -163,13 +163,25 @@ def form(request: HttpRequest, kind: str, instance: str, key: str | None = None)
                 payload={"updatedFields": changed} if editing else None,
             )
             if result.ok:
-                messages.success(request, f"{k.singular} {name} {'saved' if editing else 'created'} on {inst.name}.")
-                return _go(request, _detail_url(k, inst.name, name))
+                return _saved(request, k, inst.name, name or _key_of(k, result.value), editing)
             error = result.error
         context["error"] = error
         if f is not None:
             f.data = _without_private_keys(f.data)
     return render(request, "kinds/form.html", context, status=400 if context.get("error") else 200)
+
+
+def _key_of(k: ResourceKind, answer: Any) -> str:
+    """The new object's key from Argo CD's answer, for kinds whose body does not name it (GPG key IDs)."""
+    return k.key(answer) if isinstance(answer, dict) else ""
+
+
+def _saved(request: HttpRequest, k: ResourceKind, instance: str, name: str, editing: bool) -> HttpResponse:
+    if not name:  # Argo CD answered without a new object (a GPG key already there is skipped)
+        messages.warning(request, f"Argo CD added no new {k.singular} on {instance}; it may already be there.")
+        return _go(request, reverse("kinds:list", args=[k.slug]) + f"?instance={instance}")
+    messages.success(request, f"{k.singular} {name} {'saved' if editing else 'created'} on {instance}.")
+    return _go(request, _detail_url(k, instance, name))
 
 
 def _without_private_keys(data: Any) -> Any:
@@ -187,8 +199,9 @@ def _body(k: ResourceKind, f: KindForm | None, text: str, obj: Any, key: str | N
         parsed, error = load_yaml_object(text)
         if error:
             return None, [], error
-        if key is not None:
-            parsed["metadata"]["name"] = key  # renaming is delete + create, not an edit
+        error = _renamed(k, parsed, obj, key) if key is not None else ""
+        if error:
+            return None, [], error
         return merge_yaml(parsed, obj), ["metadata", "spec"], ""
     if not f.is_valid():
         return None, [], "Please correct the fields marked below."
@@ -200,6 +213,23 @@ def _body(k: ResourceKind, f: KindForm | None, text: str, obj: Any, key: str | N
         if error:
             return None, [], error
     return body, changed, ""
+
+
+def _renamed(k: ResourceKind, edited: Any, obj: Any, key: str) -> str:
+    """Argo CD has no rename: an edit saved under another name or namespace would make a second object."""
+    meta, old = edited["metadata"], obj.get("metadata") or {}
+    article = "An" if k.singular[:1] in "AEIOU" else "A"
+    if meta["name"] != key:
+        return (
+            f"{article} {k.singular} cannot be renamed; create a new one and delete this one "
+            f"(metadata.name must stay {key})."
+        )
+    if meta.get("namespace", old.get("namespace")) != old.get("namespace"):
+        return (
+            f"{article} {k.singular} cannot be moved to another namespace; create a new one and delete this one "
+            f"(metadata.namespace must stay {old.get('namespace') or 'unset'})."
+        )
+    return ""
 
 
 @require_http_methods(["GET", "POST"])

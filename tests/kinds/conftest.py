@@ -41,6 +41,14 @@ def events(**filters) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(**filters).order_by("id"))
 
 
+def pgp_public_key(seed: str) -> str:
+    """An ASCII-armored block whose body is a version-4 public key packet (a different one per `seed`)."""
+    import base64
+
+    body = base64.b64encode(b"\x99\x01\x0d\x04" + seed.encode()).decode()
+    return f"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n{body}\n-----END PGP PUBLIC KEY BLOCK-----\n"
+
+
 def shown_token(body: str) -> str:
     """The one-time token a page shows, or "" when there is none."""
     import re

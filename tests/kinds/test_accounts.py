@@ -87,7 +87,7 @@ def test_viewer_may_ask_can_i_but_not_make_tokens(client, alice, grant, argo, si
     grant(alice, ["view"])
     client.force_login(alice)
     page = client.get("/kinds/accounts/sim-k/portal/").content.decode()
-    assert "Can I" in page and "Generate a token" not in page
+    assert "What may the portal's own account on sim-k do?" in page and "Generate a token" not in page
     r = client.post("/kinds/accounts/sim-k/portal/", {"create-token": "1", "token_id": "sneaky"})
     assert r.status_code == 403
     assert not any(t["id"] == "sneaky" for t in sim.state.accounts["portal"].tokens)
@@ -103,3 +103,28 @@ def test_the_portals_own_token_cannot_be_deleted_from_the_accounts_page(admin_cl
     r = admin_client.post("/kinds/accounts/sim-k/portal/", {"delete-token": "1", "token_id": own}, headers=HX)
     assert "lock the portal out" in r.content.decode()
     assert own in [t["id"] for t in sim.state.accounts["portal"].tokens]
+
+
+def test_an_account_without_api_key_is_offered_no_token_and_argocd_is_not_asked(admin_client, argo, sim):
+    page = admin_client.get("/kinds/accounts/sim-k/alice/").content.decode()
+    assert "Generate a token" not in page and "lacks the apiKey capability" in page
+    assert "Generate a token" in admin_client.get("/kinds/accounts/sim-k/portal/").content.decode()
+    r = admin_client.post("/kinds/accounts/sim-k/alice/", {"create-token": "1", "token_id": "nope"}, headers=HX)
+    assert "Account alice on sim-k lacks the apiKey capability" in r.content.decode()
+    assert not sim.state.accounts["alice"].tokens and not events(kind="account", action="create-token")
+
+
+@pytest.mark.parametrize("expires_in", ["-5", "soon"])
+def test_a_negative_or_unreadable_token_expiry_is_refused(admin_client, argo, sim, unique, expires_in):
+    data = {"create-token": "1", "token_id": f"neg-{unique}", "expires_in": expires_in}
+    r = admin_client.post("/kinds/accounts/sim-k/portal/", data, headers=HX)
+    assert "0 (never expires) or a positive number of seconds" in r.content.decode()
+    assert not any(t["id"] == f"neg-{unique}" for t in sim.state.accounts["portal"].tokens)
+    assert not events(kind="account", action="create-token")
+
+
+def test_the_permission_checker_says_it_answers_for_the_portals_account(admin_client, argo):
+    page = admin_client.get("/kinds/accounts/sim-k/alice/").content.decode()
+    assert "What may the portal's own account on sim-k do?" in page
+    assert "answers for the account the portal signs in with on sim-k, not for alice" in page
+    assert "Can I" not in page

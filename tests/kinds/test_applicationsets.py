@@ -127,3 +127,23 @@ def test_a_template_patch_may_not_set_the_project(admin_client, argo, unique):
     doc["spec"]["templatePatch"] = "spec:\n  project: other\n"
     r = admin_client.post("/kinds/applicationsets/sim-k/new/", {"yaml": yaml.safe_dump(doc)})
     assert r.status_code == 400 and "templatePatch may not set the project" in r.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("name", "renamed", "cannot be renamed"), ("namespace", "elsewhere", "cannot be moved to another namespace")],
+)
+def test_an_edit_may_not_rename_or_move_the_applicationset(admin_client, argo, sim, unique, field, value, message):
+    name = f"as-{unique}"
+    admin_client.post("/kinds/applicationsets/sim-k/new/", {"yaml": appset_yaml(name)})
+    before = {key: dict(v) for key, v in sim.state.appsets.items()}
+    doc = yaml.safe_load(appset_yaml(name, envs=("prod",)))
+    doc["metadata"][field] = f"{value}-{unique}"
+    r = admin_client.post(f"/kinds/applicationsets/sim-k/{name}/edit/", {"yaml": yaml.safe_dump(doc)})
+    body = r.content.decode()
+    assert r.status_code == 400 and f"An ApplicationSet {message}; create a new one and delete this one" in body
+    assert sim.state.appsets.keys() == before.keys()
+    assert sim.state.appsets[("argocd", name)]["spec"] == before[("argocd", name)]["spec"]
+    assert not events(kind="applicationset", action="edit")
+    ok = admin_client.post(f"/kinds/applicationsets/sim-k/{name}/edit/", {"yaml": appset_yaml(name, envs=("prod",))})
+    assert ok.status_code == 302

@@ -13,11 +13,10 @@ from cryptography.x509.oid import NameOID
 
 from apps.audit.models import AuditEvent
 
-from .conftest import events
+from .conftest import events, pgp_public_key
 
 pytestmark = pytest.mark.django_db
 SSH_LINE = "git.{u}.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
-PUBLIC_GPG = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQENBF{u}test\n-----END PGP PUBLIC KEY BLOCK-----\n"
 PRIVATE_GPG = "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF-secret\n-----END PGP PRIVATE KEY BLOCK-----\n"
 
 
@@ -97,9 +96,9 @@ def test_private_gpg_key_is_refused_and_public_key_is_added_then_deleted(admin_c
     junk = admin_client.post("/kinds/gpgkeys/sim-k/new/", {"keyData": "not a key"})
     assert "ASCII-armoured public key" in junk.content.decode()
     assert set(sim.state.gpgkeys) == before and not events(kind="gpgkey")
-    ok = admin_client.post("/kinds/gpgkeys/sim-k/new/", {"keyData": PUBLIC_GPG.format(u=unique)})
-    assert ok.status_code == 302
+    ok = admin_client.post("/kinds/gpgkeys/sim-k/new/", {"keyData": pgp_public_key(unique)})
     (new_id,) = set(sim.state.gpgkeys) - before
+    assert ok.status_code == 302 and ok["Location"] == f"/kinds/gpgkeys/sim-k/{new_id}/"
     assert new_id in admin_client.get(f"/kinds/gpgkeys/?keyID={new_id}").content.decode()
     r = admin_client.post(f"/kinds/gpgkeys/sim-k/{new_id}/delete/", {"delete": "1"})
     assert r.status_code == 302 and new_id not in sim.state.gpgkeys
@@ -115,3 +114,19 @@ def test_member_without_an_instance_wide_grant_cannot_add_certificates(client, b
     )
     assert r.status_code == 404 and not certs_for(sim, host)
     assert events(outcome=AuditEvent.Outcome.DENIED, kind="certificate", actor="bob")
+
+
+def test_an_armored_block_argocd_cannot_read_is_refused_with_its_message(admin_client, argo, sim, unique):
+    before = set(sim.state.gpgkeys)
+    junk = f"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot*base64*{unique}\n-----END PGP PUBLIC KEY BLOCK-----\n"
+    r = admin_client.post("/kinds/gpgkeys/sim-k/new/", {"keyData": junk})
+    assert r.status_code == 400 and "Could not parse GnuPG key" in r.content.decode()
+    assert set(sim.state.gpgkeys) == before
+    assert events(kind="gpgkey", action="create")[-1].outcome == AuditEvent.Outcome.FAILED
+
+
+def test_adding_a_key_that_is_already_there_goes_to_the_list_not_an_empty_key_page(admin_client, argo, sim, unique):
+    assert admin_client.post("/kinds/gpgkeys/sim-k/new/", {"keyData": pgp_public_key(unique)}).status_code == 302
+    r = admin_client.post("/kinds/gpgkeys/sim-k/new/", {"keyData": pgp_public_key(unique)})
+    assert r.status_code == 302 and r["Location"] == "/kinds/gpgkeys/?instance=sim-k"
+    assert "added no new GPG key on sim-k" in admin_client.get(r["Location"]).content.decode()

@@ -122,3 +122,14 @@ def test_member_with_view_only_cannot_edit_and_is_audited(client, bob, grant, ar
     assert client.post(url_of(server, "edit/"), {"name": "hijack"}).status_code == 403
     assert sim.state.clusters[server]["name"] != "hijack"
     assert events(outcome=AuditEvent.Outcome.DENIED, kind="cluster", action="edit", actor="bob")
+
+
+def test_clearing_labels_and_namespaces_on_edit_removes_them_and_keeps_the_token(admin_client, argo, sim, unique):
+    server = f"https://k{unique}.example.com"
+    new_cluster(admin_client, server)
+    name = sim.state.clusters[server]["name"]
+    r = admin_client.post(url_of(server, "edit/"), {"name": name, "serverName": "kube.internal"})
+    assert r.status_code == 302
+    stored = sim.state.clusters[server]
+    assert not stored.get("labels") and not stored.get("namespaces")
+    assert stored["config"]["bearerToken"] == TOKEN

@@ -10,7 +10,7 @@ from apps.audit.models import AuditEvent
 from apps.instances.models import Instance
 from apps.kinds.registry import REGISTRY
 
-from .conftest import events
+from .conftest import events, pgp_public_key
 
 pytestmark = pytest.mark.django_db
 WITH_DETAIL = [slug for slug, k in REGISTRY.items() if k.sections]
@@ -174,8 +174,15 @@ def test_garbage_from_a_proxy_is_reported_and_changes_nothing(admin_client, tran
         assert "junk:" in body and "unexpected answer" in body
         r = admin_client.post(
             "/kinds/gpgkeys/junk/new/",
-            {"keyData": "-----BEGIN PGP PUBLIC KEY BLOCK-----\nx\n-----END PGP PUBLIC KEY BLOCK-----"},
+            {"keyData": pgp_public_key("junk")},
         )
         assert r.status_code == 400 and "unexpected answer" in r.content.decode()
         junk.faults.garbage = False
         assert len(junk.state.gpgkeys) == 1
+
+
+def test_the_settings_page_is_headed_settings_on_the_instance_not_settings_settings(admin_client, argo):
+    body = admin_client.get("/kinds/settings/sim-k/settings/").content.decode()
+    assert "<h1>Settings</h1><p>on sim-k" in body and "<title>Settings · sim-k" in body
+    assert "Settings settings" not in body
+    assert "<h1>Project default</h1>" in admin_client.get("/kinds/projects/sim-k/default/").content.decode()

@@ -190,3 +190,23 @@ def test_viewer_of_a_project_cannot_create_role_tokens(client, bob, grant, argo,
     assert "Create a token" not in page and "Rotate…" not in page
     assert client.post("/kinds/projects/sim-k/payments/", {"create-token": "1", "role": "ci"}).status_code == 403
     assert events(outcome=AuditEvent.Outcome.DENIED, kind="project", action="rotate", actor="bob")
+
+
+def test_a_yaml_edit_may_not_rename_the_project(admin_client, argo, sim, unique):
+    name = f"n-{unique}"
+    make(admin_client, name)
+    text = project_yaml(f"other-{unique}", description="renamed")
+    r = admin_client.post(f"/kinds/projects/sim-k/{name}/edit/?mode=yaml", {"yaml": text})
+    assert r.status_code == 400
+    assert "A Project cannot be renamed; create a new one and delete this one" in r.content.decode()
+    assert f"other-{unique}" not in sim.state.projects
+    assert sim.state.projects[name]["spec"]["description"] == "made in a test"
+
+
+def test_a_role_token_with_a_negative_expiry_is_refused(admin_client, argo, sim, unique):
+    name = f"x-{unique}"
+    make(admin_client, name)
+    data = {"create-token": "1", "role": "ci", "token_id": "neg", "expires_in": "-5"}
+    r = admin_client.post(f"/kinds/projects/sim-k/{name}/", data, headers={"HX-Request": "true"})
+    assert "0 (never expires) or a positive number of seconds" in r.content.decode()
+    assert not sim.state.projects[name]["spec"]["roles"][0].get("jwtTokens")

@@ -127,3 +127,42 @@ def test_repocreds_create_edit_delete_keep_the_password_write_only(admin_client,
     assert admin_client.post(f"/kinds/repocreds/sim-k/{key}/delete/").status_code == 302
     assert prefix not in sim.state.repocreds
     assert [e.action for e in events(kind="repocreds", name=prefix)] == ["create", "edit", "delete"]
+
+
+def test_clearing_proxy_and_github_app_id_on_edit_removes_them_but_keeps_secrets(admin_client, argo, sim, unique):
+    repo = f"https://git.example.com/org/{unique}.git"
+    create(admin_client, repo, proxy="http://proxy:3128", githubAppId="42", githubAppInstallationId="7")
+    assert sim.state.repos[repo]["proxy"] == "http://proxy:3128" and sim.state.repos[repo]["githubAppID"] == 42
+    r = admin_client.post(url_of(repo, "edit/"), {"type": "git", "username": "bot", "githubAppInstallationId": "7"})
+    assert r.status_code == 302
+    page = admin_client.get(url_of(repo)).content.decode()
+    assert "proxy:3128" not in page and "githubAppID" not in page
+    stored = sim.state.repos[repo]
+    assert not stored.get("proxy") and not stored.get("githubAppID") and stored["githubAppInstallationID"] == 7
+    assert stored["password"] == SECRET and stored["sshPrivateKey"] == SSH_KEY
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("githubAppId", "-3"), ("githubAppId", "0"), ("githubAppInstallationId", "-1"), ("proxy", "proxy:3128")],
+)
+def test_bad_app_id_or_proxy_is_refused_in_the_form_and_nothing_changes(admin_client, argo, sim, unique, field, value):
+    repo = f"https://git.example.com/org/{unique}.git"
+    create(admin_client, repo, proxy="http://proxy:3128")
+    before = dict(sim.state.repos[repo])
+    r = admin_client.post(url_of(repo, "edit/"), {"type": "git", "username": "changed", "proxy": "", field: value})
+    body = r.content.decode()
+    assert r.status_code == 400
+    assert "positive whole number" in body or "is not an http:// or https:// URL" in body
+    assert sim.state.repos[repo] == before
+    assert create(admin_client, f"https://git.example.com/org/{unique}-2.git", **{field: value}).status_code == 400
+    assert f"https://git.example.com/org/{unique}-2.git" not in sim.state.repos
+
+
+def test_repocreds_edit_clears_a_blank_proxy_and_keeps_the_password(admin_client, argo, sim, unique):
+    prefix = f"https://git.example.com/{unique}/"
+    data = {"url": prefix, "type": "git", "username": "u", "password": SECRET, "proxy": "https://proxy:3128"}
+    assert admin_client.post("/kinds/repocreds/sim-k/new/", data).status_code == 302
+    r = admin_client.post(f"/kinds/repocreds/sim-k/{quote(prefix, safe='')}/edit/", {"type": "git", "username": "u"})
+    assert r.status_code == 302
+    assert not sim.state.repocreds[prefix].get("proxy") and sim.state.repocreds[prefix]["password"] == SECRET

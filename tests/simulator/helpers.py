@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import json
@@ -75,6 +76,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
 def enc(value: str) -> str:
     """encodeURIComponent for repo URLs / cluster servers in path segments."""
     return quote(value, safe="")
+
+
+def pgp_public_key(seed: str) -> str:
+    """An ASCII-armored block whose body is a version-4 public key packet (a different one per `seed`)."""
+    body = base64.b64encode(b"\x99\x01\x0d\x04" + seed.encode()).decode()
+    return f"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n{body}\n-----END PGP PUBLIC KEY BLOCK-----\n"
 
 
 def unique(prefix: str) -> str:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .helpers import login, unique
+from .helpers import login, pgp_public_key, unique
 
 
 def appset(name: str, generators: list, go: bool = True, project: str = "default", **template) -> dict:
@@ -142,10 +142,35 @@ def test_certificates_and_gpg(admin):
     assert "misc.example.com" in [c["serverName"] for c in listed]
     removed = admin.delete("/api/v1/certificates", params={"hostNamePattern": "misc.example.com"}).json()["items"]
     assert [c["serverName"] for c in removed] == ["misc.example.com"]
-    r = admin.post(
-        "/api/v1/gpgkeys", {"keyData": "-----BEGIN PGP PUBLIC KEY BLOCK-----\nmisc\n-----END PGP PUBLIC KEY BLOCK-----"}
-    )
+    r = admin.post("/api/v1/gpgkeys", {"keyData": pgp_public_key("misc")})
     key_id = r.json()["created"]["items"][0]["keyID"]
     assert admin.get(f"/api/v1/gpgkeys/{key_id}").status_code == 200
     assert admin.delete("/api/v1/gpgkeys", params={"keyID": key_id}).status_code == 200
     assert admin.get(f"/api/v1/gpgkeys/{key_id}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("not*base64*at all", "not valid base64"),
+        ("aGVsbG8gd29ybGQ=", "no valid OpenPGP data found"),  # "hello world": no packet header
+        ("tAVhbGljZQ==", "no public key packet found"),  # a user ID packet on its own
+    ],
+)
+def test_gpg_key_that_gpg_cannot_import_is_refused(admin, body, reason):
+    before = admin.get("/api/v1/gpgkeys").json()["items"]
+    armored = f"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n{body}\n-----END PGP PUBLIC KEY BLOCK-----\n"
+    r = admin.post("/api/v1/gpgkeys", {"keyData": armored})
+    assert r.status_code == 400 and r.json()["code"] == 3
+    assert r.json()["message"].startswith("Could not parse GnuPG key") and reason in r.json()["message"]
+    assert admin.get("/api/v1/gpgkeys").json()["items"] == before
+
+
+def test_seeded_and_exported_looking_gpg_keys_are_accepted(fresh):
+    server = fresh()
+    client = login(server.url, "admin", "password")
+    seeded = server.state.gpgkeys["4AEE18F83AFDEB23"]["keyData"]
+    with_headers = pgp_public_key("headers").replace("\n\n", "\nVersion: GnuPG v2\n\n", 1)
+    with_headers = with_headers.replace("\n-----END", "\n=twTO\n-----END")
+    for armored in (seeded, with_headers):
+        assert client.post("/api/v1/gpgkeys", {"keyData": armored}).status_code == 200

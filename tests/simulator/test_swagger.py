@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .helpers import Client, enc, login, new_app_body, validate, wait_for
+from .helpers import Client, enc, login, new_app_body, pgp_public_key, validate, wait_for
 
 IN_CLUSTER = "https://kubernetes.default.svc"
 
@@ -426,11 +426,7 @@ CASES = [
         "/api/v1/gpgkeys",
         lambda e: (
             "/api/v1/gpgkeys",
-            {
-                "json": {
-                    "keyData": "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nswagger\n-----END PGP PUBLIC KEY BLOCK-----\n"
-                }
-            },
+            {"json": {"keyData": pgp_public_key("swagger")}},
         ),
     ),
     ("DELETE", "/api/v1/gpgkeys", lambda e: ("/api/v1/gpgkeys", {"params": {"keyID": "4AEE18F83AFDEB23"}})),

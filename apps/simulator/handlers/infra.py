@@ -88,6 +88,36 @@ def public_cluster(cluster: dict, apps_count: int | None = None) -> dict:
     return out
 
 
+def pgp_public_key_problem(data: str) -> str:
+    """What gpg --import would object to in an ASCII-armored public key block; "" if it holds a key packet.
+
+    The body (after the armor headers, without the =CRC line) must be base64 whose first packet is a
+    public key (tag 6), as in every exported key.
+    """
+    begin, end = "-----BEGIN PGP PUBLIC KEY BLOCK-----", "-----END PGP PUBLIC KEY BLOCK-----"
+    lines = [ln.strip() for ln in data.strip().splitlines()]
+    if not lines or lines[0] != begin or end not in lines:
+        return "no valid OpenPGP data found"
+    body = lines[1 : lines.index(end)]
+    if "" in body:  # armor headers (Version: …, Comment: …) end at the first blank line
+        body = body[body.index("") + 1 :]
+    text = "".join(ln for ln in body if ln and not ln.startswith("="))
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return "invalid armor: the key data is not valid base64"
+    if len(raw) < 3 or not raw[0] & 0x80:
+        return "no valid OpenPGP data found"
+    if raw[0] & 0x40:  # new-format packet header: tag, then a 1, 2 or 5 byte length
+        tag, header = raw[0] & 0x3F, 2 if raw[1] < 192 else 3 if raw[1] < 224 else 6 if raw[1] == 255 else 2
+    else:  # old format: tag and length type in the first byte
+        tag, header = (raw[0] >> 2) & 0x0F, 1 + (1, 2, 4, 0)[raw[0] & 0x03]
+    if tag != 6:
+        return "no public key packet found"
+    version = raw[header] if len(raw) > header else 0
+    return "" if version in (3, 4, 5, 6) else f"unsupported public key packet version {version}"
+
+
 def register(router: Router, sim: Any) -> None:
     state: State = sim.state
 
@@ -516,8 +546,9 @@ def register(router: Router, sim: Any) -> None:
         req.ctx.require("gpgkeys", "create", "")
         body = req.obj()
         data = body.get("keyData") or ""
-        if "BEGIN PGP PUBLIC KEY BLOCK" not in data:
-            raise invalid("Could not parse GnuPG key: no valid OpenPGP data found")
+        problem = pgp_public_key_problem(data)
+        if problem:
+            raise invalid(f"Could not parse GnuPG key: {problem}")
         fingerprint = hashlib.sha1(data.encode()).hexdigest().upper()
         kid = fingerprint[-16:]
         with state.lock:
