@@ -129,8 +129,10 @@ _CLEARED = {"int": 0, "lines": [], "rows": [], "pairs": {}}
 def build_body(kind: ResourceKind, values: dict[str, Any], base: JSON | None) -> tuple[JSON, list[str]]:
     """The object to send and the top-level fields that changed (clusters' `updatedFields`).
 
-    Secret fields are only sent when given: Argo CD never returns them, so "blank" means "keep".
-    A cleared field is left out, or sent empty for kinds whose update keeps what it leaves out (`send_cleared`).
+    Secret fields are only sent when given: Argo CD never returns them. For clusters (updatedFields) that keeps
+    them; repositories and credential templates are saved as sent, so their `check_edit` refuses a save that
+    would drop a credential unasked. A cleared field is left out, or sent empty for kinds whose update keeps
+    what it leaves out (`send_cleared`).
     """
     body = kind.body_for_edit(base) if base else {}
     changed: set[str] = set()

@@ -385,14 +385,44 @@ register(
     )
 )
 
+
+def _repo_check_edit(before: JSON, values: JSON, changed: list[str]) -> str:
+    """Argo CD saves a repository (or credential template) exactly as sent and never gives a secret back, so a
+    save without a credential it holds removes it. Refuse the saves that would do that unasked."""
+    missing = []
+    if before.get("username") and values.get("username") and not values.get("password"):
+        missing.append("the password (or clear Username to remove the credentials)")
+    if values.get("githubAppId") and not values.get("githubAppPrivateKey"):
+        missing.append("the GitHub App private key (or clear App ID)")
+    if values.get("tlsClientCertData") and not values.get("tlsClientCertKey"):
+        missing.append("the TLS client key (or clear the client certificate)")
+    if not missing:
+        return ""
+    return (
+        "Argo CD saves the whole entry as sent and never shows a stored secret, so it would be removed: "
+        f"enter {' and '.join(missing)}."
+    )
+
+
+# Argo CD saves a repository as sent and never returns these, so an edit that leaves one blank removes it.
+_KEPT_ONLY_IF_SENT = "Never shown again; an edit saves only what is entered here, so enter it again to keep it."
+
 _REPO_FIELDS = (
     Field("type", "Type", "type", "choice", choices=(("git", "git"), ("helm", "helm"))),
     Field("name", "Name", "name", help="Required for helm repositories."),
     Field("project", "Project", "project", help="Scope the repository to one project (optional)."),
     Field("username", "Username", "username", group="HTTPS"),
-    Field("password", "Password or token", "password", secret=True, group="HTTPS"),
+    Field("password", "Password or token", "password", secret=True, group="HTTPS", help=_KEPT_ONLY_IF_SENT),
     Field("forceHttpBasicAuth", "Force HTTP basic auth", "forceHttpBasicAuth", "bool", group="HTTPS"),
-    Field("sshPrivateKey", "SSH private key", "sshPrivateKey", "textarea", secret=True, group="SSH"),
+    Field(
+        "sshPrivateKey",
+        "SSH private key",
+        "sshPrivateKey",
+        "textarea",
+        secret=True,
+        group="SSH",
+        help=_KEPT_ONLY_IF_SENT,
+    ),
     Field("githubAppId", "App ID", "githubAppID", "int", group="GitHub App", check=validators.positive_int),
     Field(
         "githubAppInstallationId",
@@ -402,7 +432,15 @@ _REPO_FIELDS = (
         group="GitHub App",
         check=validators.positive_int,
     ),
-    Field("githubAppPrivateKey", "App private key", "githubAppPrivateKey", "textarea", secret=True, group="GitHub App"),
+    Field(
+        "githubAppPrivateKey",
+        "App private key",
+        "githubAppPrivateKey",
+        "textarea",
+        secret=True,
+        group="GitHub App",
+        help=_KEPT_ONLY_IF_SENT,
+    ),
     Field(
         "githubAppEnterpriseBaseUrl",
         "Enterprise base URL",
@@ -410,8 +448,23 @@ _REPO_FIELDS = (
         group="GitHub App",
         check=validators.http_url,
     ),
-    Field("tlsClientCertData", "Client certificate (PEM)", "tlsClientCertData", "textarea", group="TLS client"),
-    Field("tlsClientCertKey", "Client key (PEM)", "tlsClientCertKey", "textarea", secret=True, group="TLS client"),
+    Field(
+        "tlsClientCertData",
+        "Client certificate (PEM)",
+        "tlsClientCertData",
+        "textarea",
+        group="TLS client",
+        help="Argo CD does not show it back either: enter it again when you edit, or it is removed.",
+    ),
+    Field(
+        "tlsClientCertKey",
+        "Client key (PEM)",
+        "tlsClientCertKey",
+        "textarea",
+        secret=True,
+        group="TLS client",
+        help=_KEPT_ONLY_IF_SENT,
+    ),
     Field(
         "gcpServiceAccountKey",
         "Service account key (JSON)",
@@ -419,6 +472,7 @@ _REPO_FIELDS = (
         "textarea",
         secret=True,
         group="GCP",
+        help=_KEPT_ONLY_IF_SENT,
     ),
     Field("proxy", "Proxy", "proxy", group="Network", help="http:// or https:// URL.", check=validators.http_url),
     Field("noProxy", "No proxy", "noProxy", group="Network"),
@@ -475,6 +529,7 @@ register(
         ),
         readonly_keys=("connectionState", "inheritedCreds"),
         send_cleared=True,
+        check_edit=_repo_check_edit,
         typed_delete=True,
         extras=(Extra("validate", "Validate connection", "edit"),),
     )
@@ -517,6 +572,7 @@ register(
             *(f for f in _REPO_FIELDS if f.name not in ("name", "project", "insecure")),
         ),
         send_cleared=True,
+        check_edit=_repo_check_edit,
         typed_delete=False,
     )
 )

@@ -39,18 +39,27 @@ def test_create_repository_stores_secrets_in_argocd_and_never_shows_them(admin_c
     assert SECRET not in str(event.after) and event.after["username"] == "bot"
 
 
-def test_edit_with_blank_password_keeps_the_stored_one_and_records_before_after(admin_client, argo, sim, unique):
+def test_an_edit_must_repeat_the_password_argocd_would_otherwise_drop(admin_client, argo, sim, unique):
+    # Argo CD saves a repository exactly as sent and never returns its secrets: a blank password removes it.
     repo = f"https://git.example.com/org/{unique}.git"
     create(admin_client, repo)
+    before = dict(sim.state.repos[repo])
     r = admin_client.post(url_of(repo, "edit/"), {"type": "git", "username": "new-bot", "password": ""})
+    assert r.status_code == 400 and "enter the password" in r.content.decode()
+    assert sim.state.repos[repo] == before
+
+    r = admin_client.post(url_of(repo, "edit/"), {"type": "git", "username": "new-bot", "password": "rotated-pw-1"})
     assert r.status_code == 302
-    assert sim.state.repos[repo]["username"] == "new-bot"
-    assert sim.state.repos[repo]["password"] == SECRET
+    stored = sim.state.repos[repo]
+    assert stored["username"] == "new-bot" and stored["password"] == "rotated-pw-1"
+    assert "sshPrivateKey" not in stored  # not entered again, so the save removed it, as Argo CD does
     event = events(kind="repository", action="edit")[-1]
     assert event.before["username"] == "bot" and event.after["username"] == "new-bot"
-    assert "password" not in event.after
-    admin_client.post(url_of(repo, "edit/"), {"type": "git", "username": "new-bot", "password": "rotated-pw-1"})
-    assert sim.state.repos[repo]["password"] == "rotated-pw-1"
+    assert "rotated-pw-1" not in str(event.after)
+
+    r = admin_client.post(url_of(repo, "edit/"), {"type": "git", "username": "", "password": ""})
+    assert r.status_code == 302  # clearing the user name removes the credentials on purpose
+    assert not sim.state.repos[repo].get("username") and not sim.state.repos[repo].get("password")
 
 
 def test_argocd_refusal_is_shown_in_the_form_and_nothing_is_created(admin_client, argo, sim):
@@ -122,18 +131,31 @@ def test_repocreds_create_edit_delete_keep_the_password_write_only(admin_client,
     for page in (f"/kinds/repocreds/sim-k/{key}/", f"/kinds/repocreds/sim-k/{key}/edit/"):
         body = admin_client.get(page).content.decode()
         assert r.status_code in (200, 302) and SECRET not in body and prefix in body
-    admin_client.post(f"/kinds/repocreds/sim-k/{key}/edit/", {"type": "git", "username": "u2", "password": ""})
+    refused = admin_client.post(
+        f"/kinds/repocreds/sim-k/{key}/edit/", {"type": "git", "username": "u2", "password": ""}
+    )
+    assert refused.status_code == 400 and sim.state.repocreds[prefix]["username"] == "u"
+    admin_client.post(f"/kinds/repocreds/sim-k/{key}/edit/", {"type": "git", "username": "u2", "password": SECRET})
     assert sim.state.repocreds[prefix]["username"] == "u2" and sim.state.repocreds[prefix]["password"] == SECRET
     assert admin_client.post(f"/kinds/repocreds/sim-k/{key}/delete/").status_code == 302
     assert prefix not in sim.state.repocreds
     assert [e.action for e in events(kind="repocreds", name=prefix)] == ["create", "edit", "delete"]
 
 
-def test_clearing_proxy_and_github_app_id_on_edit_removes_them_but_keeps_secrets(admin_client, argo, sim, unique):
+def test_clearing_proxy_and_github_app_id_on_edit_removes_them_and_keeps_secrets_sent_again(
+    admin_client, argo, sim, unique
+):
     repo = f"https://git.example.com/org/{unique}.git"
     create(admin_client, repo, proxy="http://proxy:3128", githubAppId="42", githubAppInstallationId="7")
     assert sim.state.repos[repo]["proxy"] == "http://proxy:3128" and sim.state.repos[repo]["githubAppID"] == 42
-    r = admin_client.post(url_of(repo, "edit/"), {"type": "git", "username": "bot", "githubAppInstallationId": "7"})
+    data = {
+        "type": "git",
+        "username": "bot",
+        "password": SECRET,
+        "sshPrivateKey": SSH_KEY,
+        "githubAppInstallationId": "7",
+    }
+    r = admin_client.post(url_of(repo, "edit/"), data)
     assert r.status_code == 302
     page = admin_client.get(url_of(repo)).content.decode()
     assert "proxy:3128" not in page and "githubAppID" not in page
@@ -159,10 +181,22 @@ def test_bad_app_id_or_proxy_is_refused_in_the_form_and_nothing_changes(admin_cl
     assert f"https://git.example.com/org/{unique}-2.git" not in sim.state.repos
 
 
-def test_repocreds_edit_clears_a_blank_proxy_and_keeps_the_password(admin_client, argo, sim, unique):
+def test_repocreds_edit_clears_a_blank_proxy_and_keeps_the_password_sent_again(admin_client, argo, sim, unique):
     prefix = f"https://git.example.com/{unique}/"
     data = {"url": prefix, "type": "git", "username": "u", "password": SECRET, "proxy": "https://proxy:3128"}
     assert admin_client.post("/kinds/repocreds/sim-k/new/", data).status_code == 302
-    r = admin_client.post(f"/kinds/repocreds/sim-k/{quote(prefix, safe='')}/edit/", {"type": "git", "username": "u"})
+    edit = {"type": "git", "username": "u", "password": SECRET}
+    r = admin_client.post(f"/kinds/repocreds/sim-k/{quote(prefix, safe='')}/edit/", edit)
     assert r.status_code == 302
     assert not sim.state.repocreds[prefix].get("proxy") and sim.state.repocreds[prefix]["password"] == SECRET
+
+
+def test_an_edit_keeping_a_github_app_must_repeat_its_private_key(admin_client, argo, sim, unique):
+    repo = f"https://git.example.com/org/{unique}.git"
+    create(admin_client, repo, githubAppId="42", githubAppInstallationId="7", githubAppPrivateKey=SSH_KEY)
+    data = {"type": "git", "username": "bot", "password": SECRET, "githubAppId": "42", "githubAppInstallationId": "7"}
+    r = admin_client.post(url_of(repo, "edit/"), data)
+    assert r.status_code == 400 and "GitHub App private key" in r.content.decode()
+    assert sim.state.repos[repo]["githubAppPrivateKey"] == SSH_KEY
+    assert admin_client.post(url_of(repo, "edit/"), {**data, "githubAppPrivateKey": SSH_KEY}).status_code == 302
+    assert sim.state.repos[repo]["githubAppPrivateKey"] == SSH_KEY

@@ -59,6 +59,12 @@ CREDS_PUBLIC = (
 CLUSTER_UPDATABLE = ("name", "namespaces", "config", "project", "labels", "annotations", "shard", "clusterResources")
 
 
+def as_saved(body: dict) -> dict:
+    """What Argo CD stores on an update: every field of the request and nothing else (util/db writes each
+    field into the secret, emptying those the request leaves empty), secrets included."""
+    return {k: copy.deepcopy(v) for k, v in body.items() if v not in (None, "", False, 0, [], {})}
+
+
 def public_repo(repo: dict) -> dict:
     return {k: copy.deepcopy(repo[k]) for k in REPO_PUBLIC if k in repo and repo[k] not in (None, "", False, 0)}
 
@@ -202,9 +208,9 @@ def register(router: Router, sim: Any) -> None:
                 existing = store().get(url)
                 if existing is None:
                     raise not_found(f"repo '{url}' not found")
-                merged = {**existing, **copy.deepcopy(body)}
-                store()[url] = merged
-                return public_repo(merged)
+                saved = {**as_saved(body), "connectionState": existing.get("connectionState")}
+                store()[url] = saved
+                return public_repo(saved)
 
         def delete(req: Request) -> dict:
             repo = find(req, "delete")
@@ -308,7 +314,7 @@ def register(router: Router, sim: Any) -> None:
             with state.lock:
                 if url not in store():
                     raise not_found(f"repository credentials for '{url}' not found")
-                store()[url] = {**store()[url], **copy.deepcopy(body)}
+                store()[url] = as_saved(body)
                 return public_creds(store()[url])
 
         def delete(req: Request) -> dict:
