@@ -77,7 +77,12 @@ def _django_field(field: Field, editing: bool) -> forms.Field:
             if field.type == "textarea"
             else forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
         )
-        hint = "Write-only: leave blank to keep the stored value." if editing else "Write-only: never shown again."
+        # On edit a field's own help wins: for kinds saved as sent, blank removes the stored value.
+        hint = (
+            (field.help or "Write-only: leave blank to keep the stored value.")
+            if editing
+            else "Write-only: never shown again."
+        )
         return forms.CharField(required=required, widget=widget, strip=False, label=field.label, help_text=hint)
     multiline = field.type in ("textarea", "lines", "pairs", "rows")
     widget = forms.Textarea(attrs={"rows": 4}) if multiline else forms.TextInput()

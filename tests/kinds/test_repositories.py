@@ -44,6 +44,7 @@ def test_an_edit_must_repeat_the_password_argocd_would_otherwise_drop(admin_clie
     repo = f"https://git.example.com/org/{unique}.git"
     create(admin_client, repo)
     before = dict(sim.state.repos[repo])
+    assert "enter it again to keep it" in admin_client.get(url_of(repo, "edit/")).content.decode()
     r = admin_client.post(url_of(repo, "edit/"), {"type": "git", "username": "new-bot", "password": ""})
     assert r.status_code == 400 and "enter the password" in r.content.decode()
     assert sim.state.repos[repo] == before
