@@ -169,9 +169,9 @@ def follow(op: Operation, client, *, total: int | None = None, mine: bool = Fals
             raise OperationFailed(exc.message) from exc
         down_since = None
         state = (app.get("status") or {}).get("operationState") or {}
-        if mine and not _ours_in(app, op):
-            if app.get("operation") or state != (before or {}):
-                return _replaced(op, app, started_at)
+        if mine and not _ours_in(app, op) and (app.get("operation") or state != (before or {})):
+            return _replaced(op, app, started_at)
+        if before is not None and not app.get("operation") and state == before and not _ours_in(app, op):
             if time.monotonic() - since > NOT_SHOWN_SECONDS:
                 raise OperationFailed(f"Argo CD still does not show this operation after {NOT_SHOWN_SECONDS:.0f} s.")
             update(op, message="waiting for Argo CD to show the operation")
@@ -287,7 +287,9 @@ def run_rollback(op: Operation) -> None:
         raise OperationFailed(f"A rollback needs the number of a history entry, not {p.get('id')!r}.") from None
     with _client(op) as client:
         # Rollback takes no infos, so a re-run knows its request went through only from our own mark.
+        before = None
         if not op.result.get("submitted"):
+            before = (_call(op, lambda: _get_app(op, client)).get("status") or {}).get("operationState") or {}
             try:
                 client.rollback_application(
                     op.target, history_id, dry_run=bool(p.get("dryRun")), prune=bool(p.get("prune")), **_scope(op)
@@ -300,7 +302,7 @@ def run_rollback(op: Operation) -> None:
             except errors.ArgoCDError as exc:
                 raise OperationFailed(exc.message) from exc
             update(op, result={"submitted": True}, message=f"rolling back to history id {history_id}")
-        _conclude(op, follow(op, client))
+        _conclude(op, follow(op, client, before=before))
 
 
 @runner(Operation.Kind.TERMINATE)
