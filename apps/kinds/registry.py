@@ -320,6 +320,25 @@ def _project_update(c: ArgoCDClient, body: JSON, changed: list[str]) -> JSON:
     return c.update_project(body)
 
 
+def _project_check_edit(before: JSON, values: JSON, changed: list[str]) -> str:
+    """Emptying a project's sources or destinations stops every one of its applications from syncing: the form
+    does not do that by a slip. (The YAML editor still can, for whoever means it.)"""
+    emptied = [
+        label
+        for name, path, label in (
+            ("sourceRepos", "spec.sourceRepos", "source repositories"),
+            ("destinations", "spec.destinations", "destinations"),
+        )
+        if dig(before, path) and not values.get(name)
+    ]
+    if not emptied:
+        return ""
+    return (
+        f"With no {' and no '.join(emptied)}, none of this project's applications can sync. Keep at least one, "
+        "or make the change in the YAML editor if that is what you mean."
+    )
+
+
 register(
     ResourceKind(
         slug="projects",
@@ -376,6 +395,7 @@ register(
         yaml=True,
         yaml_template=PROJECT_TEMPLATE,
         readonly_keys=("status",),
+        check_edit=_project_check_edit,
         typed_delete=True,
         extras=(
             Extra("create-token", "Create role token", "rotate", inputs=True),

@@ -210,3 +210,15 @@ def test_a_role_token_with_a_negative_expiry_is_refused(admin_client, argo, sim,
     r = admin_client.post(f"/kinds/projects/sim-k/{name}/", data, headers={"HX-Request": "true"})
     assert "0 (never expires) or a positive number of seconds" in r.content.decode()
     assert not sim.state.projects[name]["spec"]["roles"][0].get("jwtTokens")
+
+
+def test_the_form_does_not_empty_sources_or_destinations_by_a_slip(admin_client, argo, sim, unique):
+    name = f"e-{unique}"
+    make(admin_client, name)
+    before = sim.state.projects[name]["spec"]
+    r = admin_client.post(
+        f"/kinds/projects/sim-k/{name}/edit/", {"description": "x", "sourceRepos": "", "destinations": ""}
+    )
+    assert r.status_code == 400
+    assert "With no source repositories and no destinations, none of this project" in r.content.decode()
+    assert sim.state.projects[name]["spec"] == before
