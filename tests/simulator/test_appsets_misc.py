@@ -146,7 +146,11 @@ def test_certificates_and_gpg(admin):
     key_id = r.json()["created"]["items"][0]["keyID"]
     assert admin.get(f"/api/v1/gpgkeys/{key_id}").status_code == 200
     assert admin.delete("/api/v1/gpgkeys", params={"keyID": key_id}).status_code == 200
-    assert admin.get(f"/api/v1/gpgkeys/{key_id}").status_code == 404
+    # A missing key is a plain error in Argo CD (no gRPC code): 500, code 2.
+    r = admin.get(f"/api/v1/gpgkeys/{key_id}")
+    assert r.status_code == 500 and r.json()["message"] == f"No such key: {key_id}"
+    r = admin.delete("/api/v1/gpgkeys", params={"keyID": key_id})
+    assert r.status_code == 500 and r.json()["message"] == f"No such key configured: {key_id}"
 
 
 @pytest.mark.parametrize(

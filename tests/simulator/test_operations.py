@@ -184,6 +184,7 @@ def test_sync_window_blocks_manual_sync(admin):
     assert windows["canSync"] is False and windows["activeWindows"][0]["kind"] == "deny"
     assert admin.get(f"/api/v1/projects/{proj}/syncwindows").json()["windows"][0]["kind"] == "deny"
     # manualSync on the deny window lets people (not the controller) sync.
+    project = admin.get(f"/api/v1/projects/{proj}").json()
     project["spec"]["syncWindows"][0]["manualSync"] = True
     assert admin.put(f"/api/v1/projects/{proj}", {"project": project}).status_code == 200
     assert admin.post(f"/api/v1/applications/{name}/sync", {}).status_code == 200

@@ -269,7 +269,7 @@ CASES = [
         "/api/v1/projects/{project.metadata.name}",
         lambda e: (
             "/api/v1/projects/swagger-proj",
-            {"json": {"project": {**PROJECT, "spec": {**PROJECT["spec"], "description": "changed"}}}},
+            {"json": {"project": _changed_project(e)}},
         ),
     ),
     ("GET", "/api/v1/projects/{name}/detailed", lambda e: ("/api/v1/projects/swagger-proj/detailed", {})),
@@ -468,6 +468,13 @@ PROJECT = {
         "syncWindows": [{"kind": "allow", "schedule": "* * * * *", "duration": "1h", "applications": ["*"]}],
     },
 }
+
+
+def _changed_project(e: dict) -> dict:
+    # A project update carries the resourceVersion it was read at.
+    project = e["admin"].get("/api/v1/projects/swagger-proj").json()
+    project["spec"]["description"] = "changed"
+    return project
 
 
 def test_every_endpoint_body_matches_swagger(env):

@@ -199,7 +199,7 @@ def test_project_validation(admin):
     r = admin.post("/api/v1/projects", {"project": {"metadata": {"name": "default"}, "spec": {"description": "x"}}})
     assert r.status_code == 400 and "use upsert flag" in r.json()["message"]
     r = admin.delete("/api/v1/projects/default")
-    assert r.status_code == 400 and "referenced by" in r.json()["message"]
+    assert r.status_code == 400 and r.json()["message"] == "name 'default' is reserved and cannot be deleted"
 
 
 def test_clusters_and_repos_round_trip(admin):

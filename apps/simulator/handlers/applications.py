@@ -279,6 +279,12 @@ def register(router: Router, sim: Any) -> None:
                 if not upsert:
                     raise invalid("existing application spec is different, use upsert flag to force update")
                 req.ctx.require("applications", "update", rbac_name(existing))
+                # An upsert replaces spec and finalizers but merges the request's labels and annotations into
+                # the stored ones (updateApp with merge); PUT and PATCH replace them.
+                for key in ("labels", "annotations"):
+                    merged = {**(existing.obj["metadata"].get(key) or {}), **(obj["metadata"].get(key) or {})}
+                    if merged:
+                        obj["metadata"][key] = copy.deepcopy(merged)
                 state.replace_app(existing, obj, req.ctx.username)
                 return Raw(existing.json())
             rec = state.add_app(obj, req.ctx.username)

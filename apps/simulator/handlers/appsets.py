@@ -311,7 +311,11 @@ def register(router: Router, sim: Any) -> None:
         with state.lock:
             existing = state.appsets.get((ns, name))
             if existing is not None:
-                if existing["spec"] == body.get("spec"):
+                same = existing["spec"] == body.get("spec") and all(
+                    (existing["metadata"].get(k) or None) == (meta_in.get(k) or None)
+                    for k in ("labels", "annotations", "finalizers")
+                )
+                if same:
                     return copy.deepcopy(existing)
                 if not req.qbool("upsert"):
                     raise invalid("existing ApplicationSet spec is different, use upsert flag to force update")
@@ -321,8 +325,18 @@ def register(router: Router, sim: Any) -> None:
             }
             meta["namespace"] = ns
             if existing is not None:
-                meta.update({k: existing["metadata"][k] for k in ("uid", "creationTimestamp")})
-                meta["generation"] = int(existing["metadata"].get("generation", 1)) + 1
+                # An upsert replaces the spec, merges the request's labels and annotations into the stored ones
+                # and keeps the stored finalizers (updateAppSet with merge).
+                old_meta = existing["metadata"]
+                for key in ("labels", "annotations"):
+                    merged = {**(old_meta.get(key) or {}), **(meta_in.get(key) or {})}
+                    if merged:
+                        meta[key] = copy.deepcopy(merged)
+                meta.pop("finalizers", None)
+                if old_meta.get("finalizers"):
+                    meta["finalizers"] = copy.deepcopy(old_meta["finalizers"])
+                meta.update({k: old_meta[k] for k in ("uid", "creationTimestamp")})
+                meta["generation"] = int(old_meta.get("generation", 1)) + 1
             else:
                 meta.update({"uid": str(uuid.uuid4()), "creationTimestamp": now_ts(), "generation": 1})
             meta["resourceVersion"] = str(state.next_rv())

@@ -12,7 +12,7 @@ import hashlib
 from typing import Any
 from urllib.parse import unquote_plus
 
-from ..errors import denied, invalid, not_found
+from ..errors import denied, invalid, not_found, unknown
 from ..httpd import Request, Router
 from ..rbac import glob_match
 from ..seed import GIT_DIRS
@@ -63,6 +63,14 @@ def as_saved(body: dict) -> dict:
     """What Argo CD stores on an update: every field of the request and nothing else (util/db writes each
     field into the secret, emptying those the request leaves empty), secrets included."""
     return {k: copy.deepcopy(v) for k, v in body.items() if v not in (None, "", False, 0, [], {})}
+
+
+def cluster_field_set(body: dict, key: str) -> bool:
+    """Whether a cluster field carries a value Argo CD stores (shard 0 is a value; empty strings/lists are not)."""
+    value = body.get(key)
+    if key == "shard":
+        return value is not None
+    return value is not None and value is not False and value != "" and value != [] and value != {}
 
 
 def public_repo(repo: dict) -> dict:
@@ -414,18 +422,30 @@ def register(router: Router, sim: Any) -> None:
     def update_cluster(req: Request) -> dict:
         cluster = find_cluster(req, "update")
         body = req.obj()
-        # Repeated query params (updatedFields=a&updatedFields=b); commas accepted too.
-        fields = [f for v in req.qs("updatedFields") for f in v.split(",") if f] or [
-            k for k in CLUSTER_UPDATABLE if k in body
-        ]
+        # updatedFields is a repeated query parameter (updatedFields=a&updatedFields=b); a name Argo CD does
+        # not know (including a comma-joined list) is ignored.
+        fields = [f for f in req.qs("updatedFields") if f]
         with state.lock:
+            if not fields:
+                # Without updatedFields the request is the whole cluster: every field is written as sent and
+                # the ones it leaves out are emptied, connection secrets included (clusterToSecret).
+                saved = {k: copy.deepcopy(body[k]) for k in CLUSTER_UPDATABLE if cluster_field_set(body, k)}
+                saved["server"] = cluster["server"]
+                saved.setdefault("config", {})
+                for key in ("connectionState", "info", "serverVersion"):
+                    if key in cluster:
+                        saved[key] = cluster[key]
+                cluster.clear()
+                cluster.update(saved)
             for field in fields:
                 if field not in CLUSTER_UPDATABLE:
                     continue
-                if field in body:
+                if cluster_field_set(body, field):
                     cluster[field] = copy.deepcopy(body[field])
                 else:
                     cluster.pop(field, None)
+            # An empty name is stored as the server URL.
+            cluster["name"] = cluster.get("name") or cluster["server"]
             return public_cluster(cluster, apps_on(cluster))
 
     def delete_cluster(req: Request) -> dict:
@@ -479,8 +499,11 @@ def register(router: Router, sim: Any) -> None:
         with state.lock:
             for item in body.get("items") or []:
                 host, ctype = item.get("serverName") or "", item.get("certType") or ""
-                if not host or ctype not in ("ssh", "https"):
-                    raise invalid(f"Invalid certificate type '{ctype}'" if host else "Invalid hostname in request")
+                # util/db CreateRepoCertificate fails with plain errors (no gRPC code): HTTP 500, code 2.
+                if not host:
+                    raise unknown(f"Invalid hostname in request: {host}")
+                if ctype not in ("ssh", "https"):
+                    raise unknown(f"Unknown certificate type: {ctype}")
                 try:
                     data = base64.b64decode(item.get("certData") or "", validate=True).decode()
                 except (binascii.Error, UnicodeDecodeError) as exc:
@@ -510,9 +533,10 @@ def register(router: Router, sim: Any) -> None:
                     if old["certData"] == cert["certData"]:
                         continue
                     if not req.qbool("upsert"):
-                        raise invalid(
-                            f"Certificate for host {host} of type {ctype} already exists with different data; "
-                            "use upsert"
+                        raise unknown(
+                            f"TLS certificate for server '{host}' already exist and upsert was not specified."
+                            if ctype == "https"
+                            else f"Key for '{host}' (subtype: '{subtype}') already exist and upsert was not specified."
                         )
                     state.certs.remove(old)
                 state.certs.append(cert)
@@ -545,7 +569,8 @@ def register(router: Router, sim: Any) -> None:
         with state.lock:
             key = state.gpgkeys.get(kid)
             if key is None:
-                raise not_found(f"no such key: {kid}")
+                # A plain error in Argo CD (no gRPC code), hence HTTP 500.
+                raise unknown(f"No such key: {kid}")
             return copy.deepcopy(key)
 
     def create_key(req: Request) -> dict:
@@ -576,7 +601,7 @@ def register(router: Router, sim: Any) -> None:
         kid = req.q("keyID")
         with state.lock:
             if kid not in state.gpgkeys:
-                raise not_found(f"no such key: {kid}")
+                raise unknown(f"No such key configured: {kid}")
             del state.gpgkeys[kid]
         return {}
 

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from .. import auth
-from ..errors import ApiError, denied, exists, invalid, not_found
+from ..errors import ABORTED, ApiError, denied, invalid, not_found
 from ..httpd import Request, Router
 from ..rbac import glob_match, parse_policy
 from ..state import NAMESPACE, State, now_ts
@@ -109,20 +109,26 @@ def register(router: Router, sim: Any) -> None:
         validate_project(proj)
         with state.lock:
             existing = state.projects.get(name)
-            if existing is not None:
-                if existing["spec"] == proj["spec"]:
-                    return copy.deepcopy(existing)
-                if not body.get("upsert"):
+            if existing is None:
+                store(proj, created=True)
+                return copy.deepcopy(proj)
+            if not body.get("upsert"):
+                if existing["spec"] != proj["spec"]:
                     raise invalid("existing project spec is different, use upsert flag to force update")
-                req.ctx.require("projects", "update", name)
-                proj["status"] = existing.get("status") or {}
-            store(proj, created=existing is None)
-            return copy.deepcopy(proj)
+                return copy.deepcopy(existing)
+            req.ctx.require("projects", "update", name)
+            # An upsert writes only the spec onto the stored project: its labels, annotations, finalizers
+            # and status (role tokens) stay as they are.
+            updated = copy.deepcopy(existing)
+            updated["spec"] = proj["spec"]
+            store(updated, created=False)
+            return copy.deepcopy(updated)
 
     def update_project(req: Request) -> dict:
         name = req.params["project.metadata.name"]
         body = req.obj()
         body.setdefault("project", {}).setdefault("metadata", {})["name"] = name
+        meta_in = body["project"]["metadata"]
         proj = normalize(body)
         req.ctx.require("projects", "update", name)
         validate_project(proj)
@@ -130,6 +136,24 @@ def register(router: Router, sim: Any) -> None:
             existing = state.projects.get(name)
             if existing is None:
                 raise not_found(f'appprojects.argoproj.io "{name}" not found')
+            # The project is written back as sent, so Kubernetes checks its resourceVersion (AppProject is a
+            # custom resource: an update without one is refused, a stale one conflicts).
+            rv = str(meta_in.get("resourceVersion") or "")
+            if not rv:
+                raise invalid(
+                    f'appprojects.argoproj.io "{name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: '
+                    "must be specified for an update"
+                )
+            if rv != str(existing["metadata"].get("resourceVersion")):
+                raise ApiError(
+                    ABORTED,
+                    f'Operation cannot be fulfilled on appprojects.argoproj.io "{name}": the object has been '
+                    "modified; please apply your changes to the latest version and try again",
+                )
+            # Labels left out of the request are taken from the stored project; annotations and finalizers
+            # are written as sent.
+            if meta_in.get("labels") is None and existing["metadata"].get("labels"):
+                proj["metadata"]["labels"] = copy.deepcopy(existing["metadata"]["labels"])
             # Tokens are server-owned: keep status.jwtTokensByRole and each role's jwtTokens.
             proj["status"] = existing.get("status") or {}
             old_roles = {r.get("name"): r for r in existing["spec"].get("roles") or []}
@@ -141,6 +165,8 @@ def register(router: Router, sim: Any) -> None:
 
     def delete_project(req: Request) -> dict:
         name = req.params["name"]
+        if name == "default":
+            raise invalid("name 'default' is reserved and cannot be deleted")
         req.ctx.require("projects", "delete", name)
         with state.lock:
             if name not in state.projects:
@@ -209,7 +235,7 @@ def register(router: Router, sim: Any) -> None:
         token_id = str(body.get("id") or "") or str(uuid.uuid4())
         with state.lock:
             if any(t.get("id") == token_id for t in role.get("jwtTokens") or []):
-                raise exists(f"Token id '{token_id}' has been used. ")
+                raise invalid(f"Token id '{token_id}' has been used. ")
             token, claims = auth.issue(state, f"proj:{project}:{role_name}", expires_in, token_id)
             entry = {"iat": claims["iat"], "id": token_id}
             if "exp" in claims:
@@ -224,12 +250,16 @@ def register(router: Router, sim: Any) -> None:
     def delete_token(req: Request) -> dict:
         project, role_name, iat = req.params["project"], req.params["role"], req.params["iat"]
         token_id = req.q("id")
-        req.ctx.require("projects", "update", project)
         with state.lock:
             proj = state.projects.get(project)
             if proj is None:
                 raise not_found(f'appprojects.argoproj.io "{project}" not found')
-            role = find_role(proj, role_name)
+            role = next((r for r in proj["spec"].get("roles") or [] if r.get("name") == role_name), None)
+            if role is None:
+                # Nothing to delete: Argo CD answers an unknown role (or token) with an empty success.
+                return {}
+        req.ctx.require("projects", "update", project)
+        with state.lock:
 
             def keep(t: dict) -> bool:
                 if token_id:
