@@ -312,7 +312,7 @@ def register(router: Router, sim: Any) -> None:
                         )
                     req.ctx.require("repositories", "update", url)
                 store()[url] = copy.deepcopy(body)
-                return public_creds(body)
+                return {"url": url}  # Argo CD answers a create or update with the URL alone
 
         def update(req: Request) -> dict:
             url = req.params["creds.url"]
@@ -323,7 +323,7 @@ def register(router: Router, sim: Any) -> None:
                 if url not in store():
                     raise not_found(f"repository credentials for '{url}' not found")
                 store()[url] = as_saved(body)
-                return public_creds(store()[url])
+                return {"url": url}
 
         def delete(req: Request) -> dict:
             url = req.params["url"]
