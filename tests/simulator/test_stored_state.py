@@ -217,3 +217,26 @@ def test_account_password_and_token_edges(fresh):
     admin = login(sim.url, "admin", "password")
     r = admin.delete("/api/v1/account/portal/token/nope")
     assert r.status_code == 404 and r.json()["message"] == "token with id 'nope' does not exist"
+
+
+def test_a_project_update_that_takes_away_what_its_apps_use_is_refused(admin):
+    name = unique("st-use")
+    assert admin.post("/api/v1/projects", {"project": _project(name)}).status_code == 200
+    app = unique("st-use-app")
+    assert admin.post("/api/v1/applications", new_app_body(app, project=name)).status_code == 200
+    stored = admin.get(f"/api/v1/projects/{name}").json()
+
+    narrowed = copy.deepcopy(stored)
+    narrowed["spec"]["sourceRepos"] = ["https://github.com/other/*"]
+    narrowed["spec"]["destinations"] = [{"server": "https://elsewhere.example.com", "namespace": "*"}]
+    r = admin.put(f"/api/v1/projects/{name}", {"project": narrowed})
+    assert r.status_code == 400 and r.json()["message"] == (
+        "as a result of project update 1 applications source became invalid and "
+        "1 applications destination became invalid"
+    )
+    assert admin.get(f"/api/v1/projects/{name}").json()["spec"]["sourceRepos"] == ["*"]
+
+    widened = copy.deepcopy(stored)
+    widened["spec"]["sourceRepos"] = ["https://github.com/acme/*"]
+    assert admin.put(f"/api/v1/projects/{name}", {"project": widened}).status_code == 200
+    admin.delete(f"/api/v1/applications/{app}?cascade=false")

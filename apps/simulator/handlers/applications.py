@@ -16,9 +16,16 @@ from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
 from .. import resources
 from ..errors import ApiError, denied, invalid, not_found, precondition, unknown
 from ..httpd import Raw, Request, Response, Router, Stream
-from ..rbac import glob_match
 from ..state import NAMESPACE, AppRec, State, dumps, now_ts
-from .common import list_meta, parse_fields, parse_selector, project_fields, selector_matches
+from .common import (
+    destination_permitted,
+    list_meta,
+    parse_fields,
+    parse_selector,
+    project_fields,
+    selector_matches,
+    source_permitted,
+)
 
 # Paths the app list honours in `fields` (pkg/apiclient/application/forwarder_overwrite.go), minus `items.`.
 LIST_FIELDS = {
@@ -161,21 +168,10 @@ def register(router: Router, sim: Any) -> None:
         pspec = project.get("spec") or {}
         problems = []
         for src in sources:
-            repo = src["repoURL"]
-            patterns = pspec.get("sourceRepos") or []
-            allowed = any(glob_match(p, repo) for p in patterns if not p.startswith("!"))
-            blocked = any(glob_match(p[1:], repo) for p in patterns if p.startswith("!"))
-            if not allowed or blocked:
-                problems.append(f"application repo {repo} is not permitted in project '{spec['project']}'")
+            if not source_permitted(pspec, src["repoURL"]):
+                problems.append(f"application repo {src['repoURL']} is not permitted in project '{spec['project']}'")
         ns = dest.get("namespace") or ""
-        dest_ok = False
-        for d in pspec.get("destinations") or []:
-            by_server = bool(d.get("server")) and glob_match(d["server"], cluster["server"])
-            by_name = bool(d.get("name")) and glob_match(d["name"], cluster.get("name", ""))
-            if (by_server or by_name) and glob_match(d.get("namespace") or "", ns):
-                dest_ok = True
-                break
-        if not dest_ok:
+        if not destination_permitted(pspec, cluster, ns):
             problems.append(
                 f"application destination server '{cluster['server']}' and namespace '{ns}' do not match any of "
                 f"the allowed destinations in project '{spec['project']}'"

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from ..errors import ApiError, invalid
+from ..rbac import glob_match
 
 
 def list_meta(state: Any) -> dict:
@@ -165,3 +166,20 @@ def require_fields(obj: dict, *paths: str) -> None:
             cur = cur.get(part) if isinstance(cur, dict) else None
         if cur in (None, "", [], {}):
             raise invalid(f"{path} is required")
+
+
+def source_permitted(project_spec: dict, repo: str) -> bool:
+    """AppProject.IsSourcePermitted: a sourceRepos glob matches and no `!glob` excludes the repo."""
+    patterns = project_spec.get("sourceRepos") or []
+    allowed = any(glob_match(p, repo) for p in patterns if not p.startswith("!"))
+    return allowed and not any(glob_match(p[1:], repo) for p in patterns if p.startswith("!"))
+
+
+def destination_permitted(project_spec: dict, cluster: dict, namespace: str) -> bool:
+    """AppProject.IsDestinationPermitted: a destination matches the cluster (by server or name) and namespace."""
+    for d in project_spec.get("destinations") or []:
+        by_server = bool(d.get("server")) and glob_match(d["server"], cluster.get("server", ""))
+        by_name = bool(d.get("name")) and glob_match(d["name"], cluster.get("name", ""))
+        if (by_server or by_name) and glob_match(d.get("namespace") or "", namespace):
+            return True
+    return False

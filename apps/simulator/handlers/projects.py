@@ -11,7 +11,7 @@ from ..errors import ABORTED, ApiError, denied, invalid, not_found
 from ..httpd import Request, Router
 from ..rbac import glob_match, parse_policy
 from ..state import NAMESPACE, State, now_ts
-from .common import list_meta
+from .common import destination_permitted, list_meta, source_permitted
 
 SECRET_CLUSTER_FIELDS = ("bearerToken", "password")
 
@@ -124,6 +124,27 @@ def register(router: Router, sim: Any) -> None:
             store(updated, created=False)
             return copy.deepcopy(updated)
 
+    def apps_broken_by(name: str, old: dict, new: dict) -> str:
+        """Argo CD refuses a project update that takes away a source or destination one of its apps uses."""
+        sources = destinations = 0
+        for rec in state.apps.values():
+            if rec.project != name:
+                continue
+            spec = rec.obj["spec"]
+            repo = state._source(spec).get("repoURL", "")
+            if source_permitted(old, repo) and not source_permitted(new, repo):
+                sources += 1
+            dest = spec.get("destination") or {}
+            cluster = state.clusters.get(dest.get("server") or "") or next(
+                (c for c in state.clusters.values() if dest.get("name") and c.get("name") == dest.get("name")), None
+            )
+            ns = dest.get("namespace") or ""
+            if cluster and destination_permitted(old, cluster, ns) and not destination_permitted(new, cluster, ns):
+                destinations += 1
+        parts = [f"{sources} applications source became invalid"] if sources else []
+        parts += [f"{destinations} applications destination became invalid"] if destinations else []
+        return " and ".join(parts)
+
     def update_project(req: Request) -> dict:
         name = req.params["project.metadata.name"]
         body = req.obj()
@@ -150,6 +171,9 @@ def register(router: Router, sim: Any) -> None:
                     f'Operation cannot be fulfilled on appprojects.argoproj.io "{name}": the object has been '
                     "modified; please apply your changes to the latest version and try again",
                 )
+            broken = apps_broken_by(name, existing["spec"], proj["spec"])
+            if broken:
+                raise invalid(f"as a result of project update {broken}")
             # Labels left out of the request are taken from the stored project; annotations and finalizers
             # are written as sent.
             if meta_in.get("labels") is None and existing["metadata"].get("labels"):
