@@ -3,14 +3,19 @@
 - A view's 404 ("no such thing, or not yours to see") gets the portal's page in development too, where
   Django would show its debug page listing every URL pattern.
 - A 405 (a link to an address that only takes a form submission) gets a page instead of an empty body.
+- An HTMX request from a browser whose session has ended sends the whole page to the login page, instead of
+  swapping the login form into a fragment of the page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
+from django_htmx.http import HttpResponseClientRedirect
 
 from .views import page_not_found
 
@@ -21,6 +26,11 @@ class PortalErrorPagesMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        htmx = getattr(request, "htmx", None)
+        if htmx and response.status_code == 302 and not request.user.is_authenticated:
+            login = resolve_url(settings.LOGIN_URL)
+            if response["Location"].startswith(login):
+                return HttpResponseClientRedirect(f"{login}?{urlencode({'next': htmx.current_url_abs_path or '/'})}")
         if response.status_code == 405 and not response.content and not getattr(request, "htmx", False):
             page = render(request, "errors/405.html", {"path": request.path, "allowed": response.get("Allow", "")})
             page.status_code = 405

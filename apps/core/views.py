@@ -69,6 +69,12 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 @login_not_required
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    message = "This form is out of date (the session it came from has ended or changed). Reload the page and try again."
+    return render(request, "errors/403.html", {"message": message}, status=403)
+
+
+@login_not_required
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "errors/404.html", {"path": request.path}, status=404)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import F, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
@@ -134,13 +137,16 @@ def bulk_sync(request: HttpRequest) -> HttpResponse:
         "dryRun": request.POST.get("dryRun") == "on" or request.POST.get("dry_run") == "on",
         "limit": _int(request.POST.get("limit"), DEFAULT_BULK_LIMIT, 1, 100),
     }
-    key = idempotency_key(request, "bulk_sync", request.POST.get("idempotency_key", ""))
+    # The same form sent twice is one bulk sync; the same form sent again with another selection (after the
+    # browser's Back button) is another one.
+    selection = hashlib.sha1(repr(sorted((i.pk, p, a) for i, p, a in allowed)).encode()).hexdigest()[:12]
+    key = idempotency_key(request, f"bulk_sync:{selection}", request.POST.get("idempotency_key", ""))
     parent = start_bulk_sync(request, allowed, params, idempotency_key=key)
     if request.htmx:
         return render(request, "operations/bulk.html#result", {"refused": refused, "parent": parent})
     for spec, why in refused:
         messages.warning(request, f"Not synced: {spec} ({why}).")
-    messages.success(request, f"Bulk sync of {len(allowed)} applications started.")
+    messages.success(request, f"Bulk sync of {len(allowed)} application{pluralize(len(allowed))} started.")
     return redirect("operations:detail", pk=parent.pk)
 
 

@@ -161,3 +161,9 @@ def test_argocd_data_is_escaped(admin_client, instance, fresh_app):
     body = admin_client.get(url(instance, name)).content.decode()
     assert "<script>alert(1)</script>" not in body
     assert "note=&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+def test_the_self_refreshing_summary_passes_none_of_its_swap_rules_to_the_forms_inside(admin_client, instance):
+    # The terminate form inside it posts to its own target; inheriting hx-select="#app-summary" would drop its card.
+    body = admin_client.get(url(instance, "payments-api-dev")).content.decode()
+    assert 'hx-trigger="operation-finished from:body" hx-disinherit="*"' in body

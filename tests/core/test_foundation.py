@@ -189,3 +189,21 @@ def test_an_odd_address_keeps_the_audit_chain_verifiable(rf, settings):
     record(rf.get("/", REMOTE_ADDR="1.2.3.4:80"), action="test", outcome=Outcome.SUCCEEDED)
     checked, bad, reason = verify()
     assert (checked, bad) == (2, None), reason
+
+
+def test_an_htmx_request_after_the_session_ended_sends_the_page_to_the_login(client):
+    response = client.get(
+        "/applications/", headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/applications/?q=api"}
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/login/?next=%2Fapplications%2F%3Fq%3Dapi"
+
+
+@pytest.mark.django_db
+def test_a_stale_form_gets_a_portal_page_that_says_to_reload(alice):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    response = client.post("/teams/", {"name": "x"})
+    assert response.status_code == 403 and "Reload the page and try again" in response.content.decode()

@@ -184,3 +184,13 @@ def test_a_double_submitted_bulk_sync_is_one_parent(admin_client, indexed):
     assert first["Location"] == second["Location"] == f"/operations/{parent.pk}/"
     assert parent.children.count() == 2
     assert Operation.objects.count() == 3
+
+
+def test_the_same_form_sent_again_with_another_selection_is_another_bulk_sync(admin_client, indexed):
+    # The browser's Back button brings the form back with its nonce: a new selection must not be answered
+    # with the earlier bulk sync.
+    nonce = uuid.uuid4().hex
+    admin_client.post("/operations/bulk-sync/", {"app": ["prod/payments-api"], "idempotency_key": nonce})
+    admin_client.post("/operations/bulk-sync/", {"app": ["prod/search-api"], "idempotency_key": nonce})
+    parents = Operation.objects.filter(kind="bulk_sync").order_by("id")
+    assert [p.children.get().target for p in parents] == ["payments-api", "search-api"]
