@@ -18,3 +18,17 @@ document.addEventListener("input", (event) => {
   const button = input.form?.querySelector("[data-confirm-submit]");
   if (button) button.disabled = input.value !== input.dataset.confirmName;
 });
+// A refused or failed HTMX request (403, 404, 500…) swaps nothing by default: say so at the top of the page,
+// with the portal's own explanation when the answer carries one.
+document.addEventListener("htmx:responseError", (event) => {
+  const xhr = event.detail.xhr;
+  const page = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+  const reason = page.querySelector("main article p")?.textContent?.trim().replace(/\.$/, "");
+  const note = document.createElement("p");
+  note.className = "flash flash-error";
+  note.setAttribute("role", "alert");
+  note.textContent = `Not done (${xhr.status}): ${reason || xhr.statusText || "the portal refused the request"}. Reload the page to see where things stand.`;
+  document.querySelector("dialog[open]")?.close();
+  document.querySelector("main")?.prepend(note);
+  note.scrollIntoView({ block: "nearest" });
+});

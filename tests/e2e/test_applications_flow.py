@@ -115,3 +115,20 @@ def test_a_team_member_filters_the_list_syncs_an_app_watches_it_succeed_and_find
     started = page.locator("#audit-rows tbody tr", has=page.locator(".badge.started"))
     expect(started.locator("td").nth(2)).to_have_text(MEMBER)
     assert AuditEvent.objects.filter(action="sync", name=target, outcome="succeeded", actor=MEMBER).count() == 1
+
+
+def test_a_sync_refused_after_the_page_was_loaded_says_so_in_the_page(page, e2e_instance, member, indexed):
+    # The grant is taken away while the member's page is open: the sync's HTMX request is refused (404), and the
+    # page must say so instead of leaving the dialog open with nothing happening.
+    from apps.access.models import Grant
+
+    target = indexed.filter(name__startswith="payments-").order_by("name").first().name
+    login(page, MEMBER, PASSWORD)
+    page.goto(f"/applications/{e2e_instance.name}/{target}/")
+    page.get_by_role("button", name="Sync…").click()
+    Grant.objects.filter(team__slug="payments").delete()
+    page.locator("#sync-dialog").get_by_role("button", name="Synchronize").click()
+
+    note = page.locator("main > .flash-error").first
+    expect(note).to_contain_text("Not done (404)", timeout=TIMEOUT_MS)
+    expect(page.locator("#sync-dialog")).to_be_hidden()
