@@ -113,7 +113,7 @@ def start_bulk_sync(
             request,
             kind=Operation.Kind.BULK_SYNC,
             instance=None,
-            target=f"{len(targets)} applications",
+            target=f"{len(targets)} application{'s' if len(targets) != 1 else ''}",
             params={**sync_params, "limit": limit, "targets": names},
             idempotency_key=idempotency_key,
         )

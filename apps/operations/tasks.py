@@ -38,8 +38,11 @@ State = Operation.State
 @shared_task(acks_late=True, ignore_result=True, time_limit=TIME_LIMIT, soft_time_limit=max(TIME_LIMIT - 60, 30))
 def run_operation(op_id: int) -> None:
     op = _claim(op_id)
-    if op is not None:
-        execute(op)
+    if op is None:
+        return
+    if op.parent_id:
+        runners.settle_bulk_parent(op.parent_id)  # the parent's summary counts this child as running now
+    execute(op)
 
 
 def _claim(op_id: int) -> Operation | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 import pytest
@@ -10,7 +11,7 @@ from apps.audit.models import AuditEvent
 from apps.operations.models import Operation
 from apps.operations.services import start_bulk_sync
 
-from .conftest import final
+from .conftest import final, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,10 +75,20 @@ def test_bulk_sync_where_all_succeed_ends_succeeded(workers, make_sim, register,
     request = rf.post("/operations/bulk-sync/")
     request.user = admin_user
 
-    parent = final(start_bulk_sync(request, targets, {"limit": 2}), timeout=60)
+    parent = start_bulk_sync(request, targets, {"limit": 2})
+    assert parent.target == "4 applications"
+    seen = set()
+
+    def ended():
+        parent.refresh_from_db()
+        seen.add(parent.message)
+        return parent.is_final
+
+    wait_for(ended, timeout=60, interval=0.05, what="the bulk sync to end")
 
     assert parent.state == Operation.State.SUCCEEDED, parent.error
     assert parent.message.startswith("4/4 done: 4 succeeded")
+    assert any(re.match(r"0/4 done: .*, [12] running, ", m) for m in seen), seen  # counted as they start
     assert max_concurrent(parent.children.all())["bulk-ok"] <= 2
 
 
