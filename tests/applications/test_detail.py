@@ -167,3 +167,9 @@ def test_the_self_refreshing_summary_passes_none_of_its_swap_rules_to_the_forms_
     # The terminate form inside it posts to its own target; inheriting hx-select="#app-summary" would drop its card.
     body = admin_client.get(url(instance, "payments-api-dev")).content.decode()
     assert 'hx-trigger="operation-finished from:body" hx-disinherit="*"' in body
+
+
+def test_the_tree_and_history_tabs_read_themselves_again_when_an_operation_ends(admin_client, instance):
+    for tab in ("tree", "history"):
+        body = admin_client.get(url(instance, "payments-api-dev", tab), **HX).content.decode()
+        assert f'hx-get="?tab={tab}" hx-target="#tab" hx-trigger="operation-finished from:body"' in body, tab
