@@ -47,21 +47,8 @@ def _instance_name_and_enabled(instance) -> tuple[str, bool]:
 
 
 def can(user, action: str, instance, project: str = "*", app: str = "*") -> bool:
-    if action not in ALL_ACTIONS:
-        raise ValueError(f"unknown action {action!r}")
-    if not _usable(user):
-        return False
-    name, enabled = _instance_name_and_enabled(instance)
-    if not enabled:
-        return False
-    if user.is_superuser:
-        return True
-    return any(
-        _allows(g, action)
-        and glob.match(g.instance_glob, name)
-        and glob.match(g.project_glob, project)
-        and glob.match(g.app_glob, app)
-        for g in _grants(user)
+    return _decide(
+        user, action, instance, lambda g: glob.match(g.project_glob, project) and glob.match(g.app_glob, app)
     )
 
 
@@ -70,6 +57,12 @@ def can_somewhere(user, action: str, instance, project: str | None = None) -> bo
 
     For offering a form, not for acting: the action itself still goes through `can()` with its real names.
     """
+    return _decide(user, action, instance, lambda g: project is None or glob.match(g.project_glob, project))
+
+
+def _decide(user, action: str, instance, covers) -> bool:
+    """The rule both share: an enabled instance, then a superuser, or a grant of the action on the instance that
+    `covers(grant)` the rest."""
     if action not in ALL_ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     if not _usable(user):
@@ -79,12 +72,7 @@ def can_somewhere(user, action: str, instance, project: str | None = None) -> bo
         return False
     if user.is_superuser:
         return True
-    return any(
-        _allows(g, action)
-        and glob.match(g.instance_glob, name)
-        and (project is None or glob.match(g.project_glob, project))
-        for g in _grants(user)
-    )
+    return any(_allows(g, action) and glob.match(g.instance_glob, name) and covers(g) for g in _grants(user))
 
 
 def teams_allowing(user, action: str, instance: str, project: str = "*", app: str = "*") -> list[str]:

@@ -136,8 +136,8 @@ def build_body(kind: ResourceKind, values: dict[str, Any], base: JSON | None) ->
 
     Secret fields are only sent when given: Argo CD never returns them. For clusters (updatedFields) that keeps
     them; repositories and credential templates are saved as sent, so their `check_edit` refuses a save that
-    would drop a credential unasked. A cleared field is left out, or sent empty for kinds whose update keeps
-    what it leaves out (`send_cleared`).
+    would drop a credential unasked. A cleared field is sent as null, or as ""/0/[] where the kind asks for
+    empty values (`send_cleared`).
     """
     body = kind.body_for_edit(base) if base else {}
     changed: set[str] = set()

@@ -206,6 +206,12 @@ class State:
 
     # ------------------------------------------------------------------ apps
 
+    def cluster_of(self, server: str = "", name: str = "") -> dict | None:
+        """The cluster an application destination names, by name when given, else by server URL."""
+        if name:
+            return next((c for c in self.clusters.values() if c.get("name") == name), None)
+        return self.clusters.get(server) if server else None
+
     def _source(self, spec: dict) -> dict:
         return spec.get("source") or ((spec.get("sources") or [{}])[0])
 

@@ -123,17 +123,16 @@ def register(router: Router, sim: Any) -> None:
         server, name = dest.get("server") or "", dest.get("name") or ""
         if server and name:
             raise invalid(f"application destination can't have both name and server defined: {name} {server}")
-        if name:
-            cluster = next((c for c in state.clusters.values() if c.get("name") == name), None)
-            if cluster is None:
-                raise invalid(f"there are no clusters with this name: {name}")
-            return cluster
-        if server:
-            cluster = state.clusters.get(server)
-            if cluster is None:
-                raise invalid(f"there are no clusters with this URL: {server}")
-            return cluster
-        raise invalid("either destination server or name must be set")
+        if not (server or name):
+            raise invalid("either destination server or name must be set")
+        cluster = state.cluster_of(server, name)
+        if cluster is None:
+            raise invalid(
+                f"there are no clusters with this name: {name}"
+                if name
+                else f"there are no clusters with this URL: {server}"
+            )
+        return cluster
 
     def validate_spec(obj: dict) -> None:
         """validateAndNormalizeApp: project exists, destination resolvable and permitted, repo permitted."""

@@ -135,9 +135,7 @@ def register(router: Router, sim: Any) -> None:
             if source_permitted(old, repo) and not source_permitted(new, repo):
                 sources += 1
             dest = spec.get("destination") or {}
-            cluster = state.clusters.get(dest.get("server") or "") or next(
-                (c for c in state.clusters.values() if dest.get("name") and c.get("name") == dest.get("name")), None
-            )
+            cluster = state.cluster_of(dest.get("server") or "", dest.get("name") or "")
             ns = dest.get("namespace") or ""
             if cluster and destination_permitted(old, cluster, ns) and not destination_permitted(new, cluster, ns):
                 destinations += 1
