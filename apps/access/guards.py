@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from apps.audit.service import Outcome, record
 from apps.instances.models import Instance
 
-from .rules import can, is_platform_admin
+from .rules import can, instances_visible, is_platform_admin
 
 
 def admin_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -38,12 +38,29 @@ def check_admin(request: HttpRequest) -> None:
 staff_required = admin_required
 
 
-def get_instance(name: str) -> Instance:
-    """An enabled instance by name, or 404 (a disabled instance is as good as absent to its users)."""
+def get_instance(name: str, request: HttpRequest | None = None, *, kind: str = "", target: str = "") -> Instance:
+    """An enabled instance by name, or 404 (a disabled instance is as good as absent to its users).
+
+    With a request, a miss is audited as a probe (what was asked for, refused as not found)."""
     instance = Instance.objects.filter(name=name, enabled=True).first()
     if instance is None:
+        if request is not None:
+            probe(request, name, kind, target, "no enabled instance of that name")
         raise Http404(f"No enabled Argo CD instance is called {name!r}.")
     return instance
+
+
+def require_visible(request: HttpRequest, instance: Instance, *, kind: str, target: str = "") -> None:
+    """404 unless the user holds some grant on the instance; the refusal is audited, the answer tells nothing."""
+    if not any(i.pk == instance.pk for i in instances_visible(request.user)):
+        probe(request, instance.name, kind, target, "no grant on this instance")
+        raise Http404("Not found, or you may not see it.")
+
+
+def probe(request: HttpRequest, instance: str, kind: str, target: str, why: str) -> None:
+    """Audit a request answered 404 so that admins see who looks for what they may not see."""
+    record(request, action="view", outcome=Outcome.DENIED, instance=instance[:63], kind=kind, name=target[:253],
+           error=f"answered 404: {why}", payload={"path": request.get_full_path()[:500]})  # fmt: skip
 
 
 def require(

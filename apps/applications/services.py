@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from django.http import Http404, HttpRequest
 
-from apps.access.guards import get_instance, require
-from apps.access.rules import can, instances_visible
+from apps.access.guards import get_instance, probe, require, require_visible
+from apps.access.rules import can
 from apps.argocd import ArgoCDClient, Outcome, errors, fan_out
 from apps.argocd.errors import ArgoCDError
 from apps.core.argocd_pages import error_text
@@ -72,16 +72,16 @@ def load(
     """Find the instance, read the app live and check `action` on it; 404 for unknown or invisible apps.
 
     `refresh` ("normal" or "hard") asks Argo CD to reconcile first (it answers once that is done)."""
-    instance = get_instance(instance_name)
+    instance = get_instance(instance_name, request, kind="application", target=app_name)
     # Nobody without a grant on this instance learns anything about it, not even that it is down.
-    if not any(i.pk == instance.pk for i in instances_visible(request.user)):
-        raise Http404("Not found, or you may not see it.")
+    require_visible(request, instance, kind="application", target=app_name)
     client = instance.client()
     request._argocd_clients = [*getattr(request, "_argocd_clients", []), client]
     try:
         app = client.get_application(app_name, refresh=refresh if refresh in ("normal", "hard") else None)
     except (errors.NotFound, errors.PermissionDenied) as exc:
         # Argo CD answers PermissionDenied for a missing app when no project is given (NOTES §a).
+        probe(request, instance.name, "application", app_name, "no such application in Argo CD")
         raise Http404(f"No application {app_name!r} on {instance_name}.") from exc
     ctx = AppContext(instance, client, app)
     require(

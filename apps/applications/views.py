@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.access.guards import get_instance, require
 from apps.access.rules import can_somewhere, instances_visible
 from apps.argocd.errors import ArgoCDError
-from apps.audit.service import Outcome, record
+from apps.audit.service import Change, Outcome, begin, record
 from apps.core.argocd_pages import argocd_errors, error_text
 from apps.core.diff import diff_lines
 from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
@@ -155,7 +155,7 @@ def rollback(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     elif d["id"] not in [h.get("id") for h in (ctx.app.get("status") or {}).get("history") or []]:
         error = f"{ctx.name} has no deployment with id {d['id']} in its history."
     if error:
-        _audit(request, ctx, "rollback", Outcome.FAILED, payload=params, error=error)
+        record(request, action="rollback", outcome=Outcome.FAILED, payload=params, error=error, **_target(ctx))
         return _answer(request, ctx, error=error, tab="history")
     op = _start(request, ctx, "rollback", params, idempotency_key(request, "rollback", d["nonce"]))
     return _answer(request, ctx, op=op, nonce_id=f"rollback-nonce-{d['id']}")
@@ -169,18 +169,14 @@ def terminate(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     return _answer(request, ctx, op=_start(request, ctx, "terminate", {}, key), nonce_id="terminate-nonce")
 
 
-def _audit(request: HttpRequest, ctx: AppContext, action: str, outcome: str, **kw: Any) -> None:
-    record(
-        request,
-        action=action,
-        outcome=outcome,
-        instance=ctx.instance.name,
-        kind="application",
-        project=ctx.project,
-        namespace=ctx.namespace,
-        name=ctx.name,
-        **kw,
-    )
+def _target(ctx: AppContext) -> dict[str, str]:
+    return {"instance": ctx.instance.name, "kind": "application", "project": ctx.project,
+            "namespace": ctx.namespace, "name": ctx.name}  # fmt: skip
+
+
+def _begin(request: HttpRequest, ctx: AppContext, action: str, **kw: Any) -> Change:
+    """The audited intent of a change to this app (see apps.audit.service.begin)."""
+    return begin(request, action=action, **_target(ctx), **kw)
 
 
 @require_POST
@@ -198,6 +194,7 @@ def resource(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     payload = {"resource": target, **({"orphan": d["orphan"], "force": d["force"]} if deleting else {})}
     if not deleting:
         payload.update(action=d["action"], parameters=params)
+    change = _begin(request, ctx, "delete_resource" if deleting else "action", payload=payload)
     try:
         if deleting:
             ctx.client.delete_resource(ctx.name, **target, orphan=d["orphan"], force=d["force"], **ctx.scope)
@@ -206,10 +203,9 @@ def resource(request: HttpRequest, instance: str, name: str) -> HttpResponse:
             ctx.client.run_resource_action(ctx.name, d["action"], **target, parameters=params or None, **ctx.scope)
             notice = f"Ran {d['action']} on {label}."
     except ArgoCDError as exc:
-        what = "delete_resource" if deleting else "action"
-        _audit(request, ctx, what, Outcome.FAILED, payload=payload, error=exc.message)
+        change.failed(exc.message)
         return _actions_answer(request, ctx, error=error_text(exc, instance))
-    _audit(request, ctx, "delete_resource" if deleting else "action", Outcome.SUCCEEDED, payload=payload)
+    change.succeeded()
     return _actions_answer(request, ctx, notice=notice)
 
 
@@ -282,13 +278,14 @@ def _apply_edit(request: HttpRequest, ctx: AppContext, form: EditForm, current: 
         "metadata": {**editable(new)["metadata"], "name": ctx.name, "namespace": ctx.namespace},
         "spec": new["spec"],
     }
+    change = _begin(request, ctx, "edit", before=current, after=editable(body))
     try:
         result = ctx.client.update_application(body)
     except ArgoCDError as exc:
-        _audit(request, ctx, "edit", Outcome.FAILED, before=current, after=editable(body), error=exc.message)
+        change.failed(exc.message)
         form.add_error(None, error_text(exc, ctx.instance.name))
         return False
-    _audit(request, ctx, "edit", Outcome.SUCCEEDED, before=current, after=editable(result))
+    change.succeeded(after=editable(result))
     messages.success(request, f"Updated {ctx.name}.")
     return True
 
@@ -306,14 +303,14 @@ def _patched_project(app: dict, patch: Any, patch_type: str) -> Any:
 def _apply_patch(request: HttpRequest, ctx: AppContext, form: PatchForm, current: dict) -> bool:
     patch, patch_type = form.cleaned_data["parsed"], form.cleaned_data["patch_type"]
     _project_guard(request, ctx, _patched_project(ctx.app, patch, patch_type))
-    payload = {"patchType": patch_type, "patch": patch}
+    change = _begin(request, ctx, "edit", payload={"patchType": patch_type, "patch": patch}, before=current)
     try:
         result = ctx.client.patch_application(ctx.name, patch, patch_type=patch_type, **ctx.scope)
     except ArgoCDError as exc:
-        _audit(request, ctx, "edit", Outcome.FAILED, payload=payload, before=current, error=exc.message)
+        change.failed(exc.message)
         form.add_error(None, error_text(exc, ctx.instance.name))
         return False
-    _audit(request, ctx, "edit", Outcome.SUCCEEDED, payload=payload, before=current, after=editable(result))
+    change.succeeded(after=editable(result))
     messages.success(request, f"Patched {ctx.name}.")
     return True
 
@@ -330,13 +327,14 @@ def delete(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     # Argo CD refuses a propagation policy without cascade.
     policy = (form.cleaned_data["propagation_policy"] or None) if cascade else None
     payload = {"cascade": cascade, "propagationPolicy": policy}
+    change = _begin(request, ctx, "delete", payload=payload, before=editable(ctx.app))
     try:
         ctx.client.delete_application(ctx.name, cascade=cascade, propagation_policy=policy, **ctx.scope)
     except ArgoCDError as exc:
-        _audit(request, ctx, "delete", Outcome.FAILED, payload=payload, before=editable(ctx.app), error=exc.message)
+        change.failed(exc.message)
         messages.error(request, error_text(exc, instance))
         return redirect(_detail_url(ctx))
-    _audit(request, ctx, "delete", Outcome.SUCCEEDED, payload=payload, before=editable(ctx.app))
+    change.succeeded()
     messages.success(request, f"Deleting {ctx.name} on {instance}{' with its resources' if cascade else ''}.")
     try:
         return redirect(reverse("index:list"))
@@ -382,13 +380,14 @@ def _create(request: HttpRequest, instance: Any, client: Any, app: dict, form: A
     require(request, "create", instance, project, name, kind="application", name=name)
     audit = {"instance": instance.name, "kind": "application", "project": project, "name": name}
     audit["namespace"] = meta.get("namespace", "")
+    change = begin(request, action="create", payload=app, **audit)
     try:
         result = client.create_application(app, upsert=False, validate=True)
     except ArgoCDError as exc:
-        record(request, action="create", outcome=Outcome.FAILED, payload=app, error=exc.message, **audit)
+        change.failed(exc.message)
         form.add_error(None, error_text(exc, instance.name))
         return ""
-    record(request, action="create", outcome=Outcome.SUCCEEDED, after=editable(result), **audit)
+    change.succeeded(after=editable(result))
     messages.success(request, f"Created {name} on {instance.name}.")
     return result.get("metadata", {}).get("name", name)
 

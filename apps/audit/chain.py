@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -54,6 +55,11 @@ HASHED_FIELDS = (
     "error",
     "operation_id",
 )
+# PostgreSQL text and jsonb cannot hold NUL, and UTF-8 cannot encode lone surrogates; either in any
+# string would make the event unwritable after the change it records was already made.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Fields added after events were first written: hashed only when set.
+LATER_FIELDS = ("intent_id",)
 log = logging.getLogger("portal.audit")
 _LOCK_ID = 0x4155444954  # "AUDIT": PostgreSQL advisory lock key for the chain head
 
@@ -67,16 +73,30 @@ def redact(value: Any) -> Any:
     return value
 
 
+def storable(value: Any) -> Any:
+    """`value` with every character the database cannot hold written as a visible escape (`\\u0000`)."""
+    if isinstance(value, str):
+        return UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def _is_secret(key: str) -> bool:
     lowered = str(key).lower().replace("-", "").replace("_", "")
     return any(s.replace("_", "") in lowered for s in SECRET_KEYS)
 
 
 def _canonical(event: AuditEvent) -> bytes:
-    return _canonical_values({field: getattr(event, field) for field in HASHED_FIELDS})
+    return _canonical_values({field: getattr(event, field) for field in (*HASHED_FIELDS, *LATER_FIELDS)})
 
 
 def _canonical_values(data: dict[str, Any]) -> bytes:
+    for field in LATER_FIELDS:
+        if data.get(field) is None:
+            del data[field]  # so events written before the field existed keep their hashes
     for field, value in data.items():
         if isinstance(value, datetime):
             data[field] = value.isoformat(timespec="microseconds")
@@ -89,6 +109,7 @@ def compute_hash(event: AuditEvent, prev_hash: str) -> str:
 
 def append(**fields: Any) -> AuditEvent:
     """Write one event at the head of the chain, in the caller's transaction if there is one."""
+    fields = {k: storable(v) for k, v in fields.items()}
     fields["request"] = redact(fields.get("request") or {})
     fields["before"] = redact(fields.get("before"))
     fields["after"] = redact(fields.get("after"))
@@ -149,12 +170,13 @@ def verify(batch: int = 5000) -> tuple[int, AuditEvent | None, str]:
 
 def _iterate(batch: int) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
     # Plain tuples, not model instances: verifying a million events is bound by this loop.
-    columns = ("id", "prev_hash", "hash", *HASHED_FIELDS)
+    hashed = (*HASHED_FIELDS, *LATER_FIELDS)
+    columns = ("id", "prev_hash", "hash", *hashed)
     last = 0
     while True:
         rows = list(AuditEvent.objects.filter(id__gt=last).order_by("id").values_list(*columns)[:batch])
         if not rows:
             return
         for row in rows:
-            yield row[0], row[1], row[2], dict(zip(HASHED_FIELDS, row[3:], strict=True))
+            yield row[0], row[1], row[2], dict(zip(hashed, row[3:], strict=True))
         last = rows[-1][0]

@@ -32,6 +32,8 @@ class AuditEvent(models.Model):
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     error = models.TextField(blank=True, default="")
     operation_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    # An outcome event names the `started` event written before the call it reports on.
+    intent_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 

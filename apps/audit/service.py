@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import HttpRequest
 
 from apps.core.net import client_ip
@@ -12,6 +15,7 @@ from .chain import append
 from .models import AuditEvent
 
 Outcome = AuditEvent.Outcome
+log = logging.getLogger("portal.audit")
 
 
 def record(
@@ -32,6 +36,7 @@ def record(
     operation_id: int | None = None,
     team: str = "",
     actor: str = "",
+    intent_id: int | None = None,
 ) -> AuditEvent:
     """Append one event. `user` defaults to the request's user; secrets in payload/before/after are redacted.
 
@@ -62,6 +67,7 @@ def record(
         outcome=outcome,
         error=str(error or "")[:4000],
         operation_id=operation_id,
+        intent_id=intent_id,
     )
 
 
@@ -77,3 +83,44 @@ def _teams(user, action: str, instance: str, project: str, name: str) -> list[st
         if allowing:
             return allowing
     return sorted({g.team.slug for g in _grants(user)})
+
+
+@dataclass
+class Change:
+    """A change about to be sent to Argo CD, already on the audit chain as a `started` event.
+
+    Intent before effect: `begin()` commits the intent before the call, so a change can never be made
+    unaudited, whatever fails afterwards (the process dies, the outcome cannot be written). The outcome
+    event names its intent; an intent without one reads as "result unknown" in the log.
+    """
+
+    request: HttpRequest | None
+    target: dict[str, Any] = field(default_factory=dict)
+    intent: AuditEvent | None = None
+
+    def succeeded(self, *, after: Any = None) -> AuditEvent | None:
+        return self._close(Outcome.SUCCEEDED, after=after)
+
+    def failed(self, error: str, *, after: Any = None) -> AuditEvent | None:
+        return self._close(Outcome.FAILED, after=after, error=error)
+
+    def _close(self, outcome: str, *, after: Any, error: str = "") -> AuditEvent | None:
+        fields = {**self.target, "after": after if after is not None else self.target.get("after")}
+        try:
+            return record(self.request, outcome=outcome, error=error, intent_id=self.intent.pk, **fields)
+        except DatabaseError:
+            # The intent is on the chain; losing the outcome leaves "result unknown", never "no trace".
+            log.exception("audit: the outcome of intent #%s could not be written", self.intent.pk)
+            return None
+
+
+def begin(request: HttpRequest | None, *, action: str, **target: Any) -> Change:
+    """Write and commit the `started` event of a change, then return the handle that records its outcome.
+
+    `target` takes record()'s keywords (instance, kind, project, namespace, name, payload, before, after…);
+    the outcome event repeats them. If the intent cannot be written, this raises and nothing is sent.
+    Call it outside `transaction.atomic()`, so that the intent is committed before the call.
+    """
+    change = Change(request, {"action": action, **target})
+    change.intent = record(request, outcome=Outcome.STARTED, **change.target)
+    return change

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from apps.argocd import ArgoCDClient, fan_out
 from apps.argocd.errors import ArgoCDError, BadResponse
-from apps.audit.service import Outcome, record
+from apps.audit.service import Change, Outcome, begin, record
 
 from .models import Instance, validate_instance_url
 
@@ -230,6 +230,12 @@ def _audit(request: HttpRequest | None, action: str, outcome: str, name: str, **
            kind="instance", name=name, **extra)  # fmt: skip
 
 
+def _begin(request: HttpRequest | None, action: str, name: str, **extra: Any) -> Change:
+    """The audited intent of a change that creates or revokes the portal's credentials in Argo CD."""
+    return begin(request, user=None if request else SYSTEM, action=action, instance=name, kind="instance",
+                 name=name, **extra)  # fmt: skip
+
+
 def register_instance(
     *,
     name: str,
@@ -250,14 +256,14 @@ def register_instance(
     Instance(name=name, url=url, labels=labels or {}).full_clean(exclude=["url"], validate_unique=False)
     validate_instance_url(url)
     before = snapshot(existing) if existing else None
+    change = _begin(request, action, name, payload={"url": url, "username": username or ""}, before=before)
     try:
         creds = obtain_credentials(
             name=name, url=url, token=token, username=username, password=password,
             verify_tls=verify_tls, ca_bundle=ca_bundle,
         )  # fmt: skip
     except InstanceConnectionError as exc:
-        _audit(request, action, Outcome.FAILED, name, payload={"url": url, "username": username or ""},
-               error=str(exc))  # fmt: skip
+        change.failed(str(exc))
         raise
     replaced = _portal_key(existing) if existing else None
     with transaction.atomic():
@@ -270,8 +276,8 @@ def register_instance(
         _apply_credentials(instance, creds)
         instance.full_clean(exclude=["url"])
         instance.save()
-        _audit(request, action, Outcome.SUCCEEDED, name, before=before, after=snapshot(instance),
-               payload={"credential": creds.kind})  # fmt: skip
+        change.target["payload"] = {**change.target["payload"], "credential": creds.kind}
+        change.succeeded(after=snapshot(instance))
     _revoke_replaced_key(instance, replaced)
     check_instance(instance)
     return instance
@@ -299,14 +305,15 @@ def update_instance(
         error = "The URL or TLS settings changed: enter the token (or password) again for the new address."
         _audit(request, "update", Outcome.FAILED, instance.name, before=before, error=error)
         raise InstanceConnectionError(error)
-    if token or password:
+    change = _begin(request, "update", instance.name, before=before) if token or password else None
+    if change:
         try:
             creds = obtain_credentials(
                 name=instance.name, url=url, token=token or None, username=username or None,
                 password=password or None, verify_tls=verify_tls, ca_bundle=ca_bundle,
             )  # fmt: skip
         except InstanceConnectionError as exc:
-            _audit(request, "update", Outcome.FAILED, instance.name, before=before, error=str(exc))
+            change.failed(str(exc))
             raise
     replaced = _portal_key(instance) if creds else None
     with transaction.atomic():
@@ -318,7 +325,10 @@ def update_instance(
         if creds:
             _apply_credentials(instance, creds)
         instance.save()
-        _audit(request, "update", Outcome.SUCCEEDED, instance.name, before=before, after=snapshot(instance))
+        if change:
+            change.succeeded(after=snapshot(instance))
+        else:
+            _audit(request, "update", Outcome.SUCCEEDED, instance.name, before=before, after=snapshot(instance))
     _revoke_replaced_key(instance, replaced)
     return instance
 
@@ -361,7 +371,8 @@ def delete_instance(instance: Instance, request: HttpRequest | None) -> str:
     """
     before = snapshot(instance)
     revoked = ""
-    if _portal_key(instance):
+    change = _begin(request, "delete", instance.name, before=before) if _portal_key(instance) else None
+    if change:
         try:
             with instance.client(retries=CHECK_RETRIES) as client:
                 client.delete_account_token(instance.username, instance.token_id)
@@ -370,8 +381,11 @@ def delete_instance(instance: Instance, request: HttpRequest | None) -> str:
             revoked = f"Its API key {instance.token_id} could not be revoked in Argo CD ({exc}); delete it there."
     with transaction.atomic():
         instance.delete()
-        _audit(request, "delete", Outcome.SUCCEEDED, before["name"], before=before,
-               payload={"credential_revocation": revoked})  # fmt: skip
+        if change:
+            change.target["payload"] = {"credential_revocation": revoked}
+            change.succeeded()
+        else:
+            _audit(request, "delete", Outcome.SUCCEEDED, before["name"], before=before)
     return revoked
 
 

@@ -13,7 +13,7 @@ from apps.access.guards import require
 from apps.access.rules import can, instances_visible
 from apps.argocd import ArgoCDError, errors, fan_out
 from apps.audit.chain import redact
-from apps.audit.service import Outcome, record
+from apps.audit.service import begin
 from apps.instances.models import Instance
 
 from .registry import JSON, ResourceKind
@@ -119,22 +119,23 @@ def mutate(
     payload: Any = None,
     audit_action: str = "",
 ) -> Result:
-    """Run `call(client)` and write exactly one audit event with its outcome. Argo CD's error is returned."""
-    event = {
-        "action": audit_action or action,
-        "instance": instance.name,
-        "kind": kind.audit_kind,
-        "project": project if project != "*" else "",
-        "name": name,
-        "payload": payload,
-        "before": before,
-        "after": after,
-    }
+    """Run `call(client)` with its intent audited before and its outcome after. Argo CD's error is returned."""
+    change = begin(
+        request,
+        action=audit_action or action,
+        instance=instance.name,
+        kind=kind.audit_kind,
+        project=project if project != "*" else "",
+        name=name,
+        payload=payload,
+        before=before,
+        after=after,
+    )
     try:
         with instance.client() as c:
             value = call(c)
     except ArgoCDError as exc:
-        record(request, outcome=Outcome.FAILED, error=exc.message, **event)
+        change.failed(exc.message)
         return Result(False, error=exc.message)
-    record(request, outcome=Outcome.SUCCEEDED, **event)
+    change.succeeded()
     return Result(True, value=value)

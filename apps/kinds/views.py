@@ -76,7 +76,8 @@ def kind_list(request: HttpRequest, kind: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @argocd_errors
 def detail(request: HttpRequest, kind: str, instance: str, key: str) -> HttpResponse:
-    k, inst = _kind(kind), get_instance(instance)
+    k = _kind(kind)
+    inst = get_instance(instance, request, kind=k.audit_kind, target=key)
     services.precheck(request, "view", k, inst, key)
     obj = services.fetch(k, inst, key)
     project = services.check(request, "view", k, inst, obj, key)
@@ -121,7 +122,8 @@ def detail(request: HttpRequest, kind: str, instance: str, key: str) -> HttpResp
 @require_http_methods(["GET", "POST"])
 @argocd_errors
 def form(request: HttpRequest, kind: str, instance: str, key: str | None = None) -> HttpResponse:
-    k, inst = _kind(kind), get_instance(instance)
+    k = _kind(kind)
+    inst = get_instance(instance, request, kind=k.audit_kind, target=key or "")
     editing = key is not None
     if (editing and not k.editable) or (not editing and not k.create):
         raise Http404(f"{k.title} cannot be {'edited' if editing else 'created'} here.")
@@ -235,7 +237,8 @@ def _renamed(k: ResourceKind, edited: Any, obj: Any, key: str) -> str:
 @require_http_methods(["GET", "POST"])
 @argocd_errors
 def delete(request: HttpRequest, kind: str, instance: str, key: str) -> HttpResponse:
-    k, inst = _kind(kind), get_instance(instance)
+    k = _kind(kind)
+    inst = get_instance(instance, request, kind=k.audit_kind, target=key)
     if k.delete is None:
         raise Http404(f"{k.title} cannot be deleted here.")
     services.precheck(request, "delete", k, inst, key)

@@ -162,3 +162,30 @@ def test_a_viewer_reads_the_spec_without_an_editor_and_an_editor_gets_the_forms(
     alice.refresh_from_db()
     page = client.get(u("edit", instance, "payments-api-dev")).content.decode()
     assert "Edit payments-api-dev" in page and "<textarea" in page and 'name="apply_patch"' in page
+
+
+def test_a_probe_of_an_instance_without_a_grant_answers_404_and_is_audited(client, bob, instance):
+    client.force_login(bob)
+    assert client.get(u("detail", instance, "payments-api-dev")).status_code == 404
+    assert client.get(reverse("applications:detail", args=["no-such-instance", "x"])).status_code == 404
+    probes = AuditEvent.objects.filter(actor="bob", outcome="denied").order_by("id")
+    assert [(e.instance, e.name, e.error) for e in probes] == [
+        (instance.name, "payments-api-dev", "answered 404: no grant on this instance"),
+        ("no-such-instance", "x", "answered 404: no enabled instance of that name"),
+    ]
+    assert probes[0].request["path"] == u("detail", instance, "payments-api-dev")
+
+
+def test_asking_a_granted_instance_for_a_missing_app_is_audited(client, alice, grant, instance):
+    grant(alice, ["view"], project="payments")
+    client.force_login(alice)
+    assert client.get(u("detail", instance, "no-such-app")).status_code == 404
+    event = AuditEvent.objects.get(actor="alice", outcome="denied")
+    assert (event.name, event.error) == ("no-such-app", "answered 404: no such application in Argo CD")
+
+
+def test_a_probe_of_a_kind_on_an_unknown_instance_is_audited(client, bob, instance):
+    client.force_login(bob)
+    assert client.get("/kinds/projects/no-such-instance/default/").status_code == 404
+    event = AuditEvent.objects.get(actor="bob", outcome="denied")
+    assert (event.instance, event.kind, event.name) == ("no-such-instance", "project", "default")

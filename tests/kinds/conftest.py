@@ -38,7 +38,8 @@ def unique() -> str:
 
 
 def events(**filters) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(**filters).order_by("id"))
+    """Outcome events, oldest first (each change to Argo CD also has its `started` intent just before it)."""
+    return list(AuditEvent.objects.filter(**filters).exclude(outcome="started").order_by("id"))
 
 
 def pgp_public_key(seed: str) -> str:
