@@ -240,6 +240,14 @@ LOGGING = {
     "loggers": {"axes": {"level": "WARNING"}},
 }
 
+# The audit chain's head is checkpointed to sinks outside the database (apps/audit/checkpoints.py): a file of
+# JSON lines (put it on storage the database's owner cannot rewrite), and syslog when AUDIT_CHECKPOINT_SYSLOG is
+# "host:port" (UDP) or a socket path. The MAC key must not be stored in the database; SECRET_KEY when unset.
+AUDIT_CHECKPOINT_FILE = Path(os.environ.get("AUDIT_CHECKPOINT_FILE") or VAR_DIR / "audit-checkpoints.jsonl")
+AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY", "")
+AUDIT_CHECKPOINT_SYSLOG = os.environ.get("AUDIT_CHECKPOINT_SYSLOG", "")
+AUDIT_CHECKPOINT_SECONDS = int(os.environ.get("AUDIT_CHECKPOINT_SECONDS", 60))
+
 # API keys the portal creates for itself on an instance live this long, and beat rotates them this many
 # days before they expire.
 PORTAL_TOKEN_LIFETIME_DAYS = int(os.environ.get("PORTAL_TOKEN_LIFETIME_DAYS", 90))
