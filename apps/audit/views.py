@@ -53,6 +53,8 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "payload": _pretty(redact(event.request)) if event.request else "",
         "diff": _diff_lines(redact(event.before), redact(event.after)),
         "has_change": event.before is not None or event.after is not None,
+        # An intent and its outcome link to each other; an intent with no outcome is a change of unknown result.
+        "outcome_event": AuditEvent.objects.filter(intent_id=event.pk).only("id", "outcome").first(),
     }
     return render(request, "audit/detail.html", context)
 

@@ -131,3 +131,17 @@ def test_when_the_outcome_cannot_be_written_the_intent_still_records_the_change(
     assert response.status_code == 302
     (intent,) = AuditEvent.objects.filter(name=name, action="edit")
     assert intent.outcome == "started" and intent.request["patch"]["metadata"]["labels"] == {"lost": "outcome"}
+    page = admin_client.get(reverse("audit:detail", args=[intent.pk])).content.decode()
+    assert "no outcome recorded (yet): the result in Argo CD is unknown" in page
+
+
+@pytest.mark.django_db
+def test_an_intent_and_its_outcome_link_to_each_other(admin_client, instance, fresh_app):
+    name = fresh_app()
+    patch = json.dumps({"metadata": {"labels": {"linked": "yes"}}})
+    admin_client.post(u("edit", instance, name), {"patch_type": "merge", "patch": patch, "apply_patch": ""})
+    started, done = AuditEvent.objects.filter(name=name, action="edit").order_by("id")
+    intent_page = admin_client.get(reverse("audit:detail", args=[started.pk])).content.decode()
+    assert f'href="/audit/{done.pk}/">succeeded (#{done.pk})</a>' in intent_page
+    outcome_page = admin_client.get(reverse("audit:detail", args=[done.pk])).content.decode()
+    assert f'href="/audit/{started.pk}/">intent #{started.pk}</a>' in outcome_page
