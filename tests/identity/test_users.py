@@ -12,7 +12,6 @@ from django.contrib.sessions.models import Session
 from django.test import Client, RequestFactory
 
 from apps.audit.models import AuditEvent
-from apps.identity import services
 from apps.teams.models import Membership, Team
 
 from .conftest import event_text, is_logged_in, logged_in
@@ -228,6 +227,8 @@ def test_the_last_active_platform_admin_cannot_be_removed(root, admin_user):
 
 def test_an_admin_whose_rights_were_just_removed_cannot_act_on_a_stale_request(admin_user, alice, bob):
     # Two admins removing each other at once: the second change sees the first under the row locks.
+    from apps.identity import services
+
     alice.is_superuser = True
     alice.save()
     request = RequestFactory().post("/users/alice/")
