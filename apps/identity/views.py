@@ -83,9 +83,9 @@ def user_detail(request: HttpRequest, username: str) -> HttpResponse:
     target = get_object_or_404(get_user_model(), username=username)
     if request.method != "POST":
         return _detail_page(request, target)
-    reset_form = PasswordResetForm(request.POST, user=target) if action == "reset_password" else None
     if action == "view":
         return _detail_page(request, target, error="Unknown action; nothing was changed.")
+    reset_form = PasswordResetForm(request.POST, user=target) if action == "reset_password" else None
     if reset_form is not None and not reset_form.is_valid():
         return _detail_page(request, target, reset_form=reset_form)
     try:
