@@ -59,7 +59,6 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if DE
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -73,6 +72,7 @@ INSTALLED_APPS = [
     "apps.simulator",
     "apps.instances",
     "apps.teams",
+    "apps.identity",
     "apps.access",
     "apps.audit",
     "apps.operations",

@@ -1,4 +1,3 @@
-from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
@@ -10,9 +9,9 @@ urlpatterns = [
     path("readyz", core_views.readyz, name="readyz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("admin/", admin.site.urls),
     path("", include("apps.instances.urls")),
     path("", include("apps.teams.urls")),
+    path("", include("apps.identity.urls")),
     path("", include("apps.audit.urls")),
     path("", include("apps.operations.urls")),
     path("", include("apps.index.urls")),

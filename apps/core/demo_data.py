@@ -11,8 +11,8 @@ def seed_demo(
     from apps.instances.services import register_instance
 
     User = get_user_model()
-    admin, _ = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
-    admin.is_staff = admin.is_superuser = True
+    admin, _ = User.objects.get_or_create(username="admin", defaults={"is_superuser": True})
+    admin.is_superuser = True
     admin.set_password(admin_password)
     admin.save()
     for name, url in instances:

@@ -61,7 +61,7 @@ def _fill(route: str, name: str, value: str) -> str:
 
 def test_the_route_walk_finds_the_portals_routes():
     found = set(routes())
-    assert {"/login/", "/logout/", "/audit/", "/audit/export.csv", "/audit/1/", "/admin/login/"} <= found
+    assert {"/login/", "/logout/", "/audit/", "/audit/export.csv", "/audit/1/", "/users/"} <= found
 
 
 @pytest.mark.parametrize("as_admin", [True, False], ids=["logged-in admin", "anonymous"])
