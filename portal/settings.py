@@ -235,9 +235,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"expected_refusal": {"()": "apps.core.logfilters.ExpectedRefusalWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # Django's default config gives "django" a console handler of its own (with DEBUG=1) and lets it
+        # propagate to ours too, which printed each of its records twice: the root handler is enough.
+        "django": {"handlers": []},
+        "django.request": {"filters": ["expected_refusal"]},
+    },
 }
 
 # API keys the portal creates for itself on an instance live this long, and beat rotates them this many
