@@ -51,6 +51,11 @@ def test_error_pages_carry_the_policy(client, alice, settings):
     wrong_method = client.get("/logout/")
     assert wrong_method.status_code == 405 and policy(wrong_method) == EXPECTED
 
+    settings.ROOT_URLCONF = "tests.core.test_hygiene"  # one view that raises
+    client.raise_request_exception = False
+    crashed = client.get("/boom/")
+    assert crashed.status_code == 500 and policy(crashed) == EXPECTED
+
 
 @pytest.mark.django_db
 def test_the_policy_forbids_framing_in_browsers_that_only_know_the_old_header(client):
