@@ -7,6 +7,8 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 DEMO_INSTANCES ?= 3
 DEMO_APPS ?= 60
+DEMO_PORT ?= 8000
+DEMO_SIM_PORT ?= 8081
 
 .PHONY: help venv install install-dev services lint format migrate test demo clean
 
@@ -46,7 +48,7 @@ test: install-dev services lint
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest
 
 demo: migrate
-	$(PY) manage.py demo --instances $(DEMO_INSTANCES) --apps $(DEMO_APPS)
+	$(PY) manage.py demo --instances $(DEMO_INSTANCES) --apps $(DEMO_APPS) --port $(DEMO_PORT) --sim-port $(DEMO_SIM_PORT)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

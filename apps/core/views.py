@@ -12,6 +12,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from apps.access.rules import is_platform_admin
+
 log = logging.getLogger(__name__)
 
 
@@ -58,7 +60,12 @@ def readyz(request: HttpRequest) -> HttpResponse:
             log.warning("readiness check %s failed: %s", name, exc)
             failed[name] = str(exc) or exc.__class__.__name__
     if failed:
-        return JsonResponse({"status": "unavailable", "failed": failed}, status=503)
+        # Strangers learn which checks failed; the reasons (addresses, connection strings) go to the log and
+        # to platform admins.
+        body: dict = {"status": "unavailable", "failed": sorted(failed)}
+        if is_platform_admin(request.user):
+            body["detail"] = failed
+        return JsonResponse(body, status=503)
     return JsonResponse({"status": "ok", "checks": sorted(checks), "broker": settings.CELERY_BROKER_URL.split(":")[0]})
 
 

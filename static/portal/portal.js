@@ -32,3 +32,19 @@ document.addEventListener("htmx:responseError", (event) => {
   document.querySelector("main")?.prepend(note);
   note.scrollIntoView({ block: "nearest" });
 });
+// A form in a dialog closes the dialog when its HTMX request ends: data-close-dialog="always", or "success" to
+// keep a refused form open with its errors. (Listeners here, not hx-on attributes: those need eval, which the
+// Content-Security-Policy forbids.)
+document.addEventListener("htmx:afterRequest", (event) => {
+  const form = event.detail.elt;
+  const when = form?.dataset?.closeDialog;
+  if (!when || (when === "success" && !event.detail.successful)) return;
+  form.closest("dialog")?.close();
+});
+// A list that re-reads itself (data-poll-unless-checked) skips a round while the tab is hidden or while rows of
+// it are ticked, so a refresh never drops a selection.
+document.addEventListener("htmx:confirm", (event) => {
+  const list = event.detail.elt;
+  if (!list?.hasAttribute?.("data-poll-unless-checked")) return;
+  if (document.hidden || list.querySelector(":checked")) event.preventDefault();
+});

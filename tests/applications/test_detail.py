@@ -108,7 +108,7 @@ def test_logs_tab_shows_the_last_lines_of_a_pod(admin_client, instance, argocd):
 def test_following_logs_streams_server_sent_events_and_closes(admin_client, instance, argocd):
     pod = next(n for n in argocd.get_resource_tree("payments-api-dev")["nodes"] if n["kind"] == "Pod")["name"]
     page = admin_client.get(url(instance, "payments-api-dev", "logs") + f"&pod={pod}&follow=1", **HX).content.decode()
-    assert 'id="logs-live"' in page and "EventSource" in page
+    assert 'id="logs-live"' in page and 'src="/static/portal/logs.js"' in page
     stream_url = reverse("applications:log_stream", args=[instance.name, "payments-api-dev"]) + f"?pod={pod}&tail=2"
     response = admin_client.get(stream_url)
     assert response.status_code == 200

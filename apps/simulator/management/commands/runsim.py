@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import threading
+import uuid
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -16,6 +20,19 @@ NAMES = ["argocd-east", "argocd-west", "argocd-central", "argocd-north", "argocd
 def instance_name(i: int, count: int) -> str:
     """The name of the i-th of `count` simulated instances (the demo registers them under it)."""
     return NAMES[i] if count > 1 and i < len(NAMES) else f"sim-{i + 1}"
+
+
+def write_bootstrap_keys(path: Path, servers: list[SimServer], ttl: int) -> None:
+    """One expiring `portal` API key per server, in a file only its owner can read, written whole or not at all."""
+    keys = {}
+    for server in servers:
+        token_id = f"bootstrap-{uuid.uuid4().hex[:12]}"
+        keys[server.name] = {"url": server.url, "id": token_id, "token": server.portal_token(ttl, token_id)}
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(keys, fh)
+    os.replace(partial, path)
 
 
 class Command(BaseCommand):
@@ -31,9 +48,16 @@ class Command(BaseCommand):
         parser.add_argument("--jitter-ms", type=float, default=0.0)
         parser.add_argument("--fail-rate", type=float, default=0.0)
         parser.add_argument("--sync-seconds", type=float, default=3.0)
-        parser.add_argument("--admin-password", default="password")
-        parser.add_argument("--portal-password", default="portal-password")
+        # Environment variables let a caller (the demo) set the passwords without putting them on a command line.
+        parser.add_argument("--admin-password", default=os.environ.get("RUNSIM_ADMIN_PASSWORD", "password"))
+        parser.add_argument("--portal-password", default=os.environ.get("RUNSIM_PORTAL_PASSWORD", "portal-password"))
         parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument(
+            "--bootstrap-key-file",
+            help="write one expiring API key of the `portal` account per instance to this file (mode 0600, JSON "
+            "{name: {url, token, id}}) for registering the instances; keys are never printed",
+        )
+        parser.add_argument("--bootstrap-key-ttl", type=int, default=900, help="seconds the bootstrap keys live")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         servers = []
@@ -54,7 +78,11 @@ class Command(BaseCommand):
                 host=opts["host"],
             ).start()
             servers.append(server)
-            self.stdout.write(f"{server.name} {server.url}  (portal API key: {server.portal_token()})")
+            self.stdout.write(f"{server.name} {server.url}")
+        if opts["bootstrap_key_file"]:
+            path, ttl = Path(opts["bootstrap_key_file"]), opts["bootstrap_key_ttl"]
+            write_bootstrap_keys(path, servers, ttl)
+            self.stdout.write(f"bootstrap API keys (valid {ttl} s) written to {path}")
         self.stdout.flush()
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
