@@ -191,8 +191,14 @@ def tree_context(ctx: AppContext, request: HttpRequest) -> JSON:
     return {
         "roots": nest(tree.get("nodes") or []),
         "orphans": tree.get("orphanedNodes") or [],
-        "tree_version": fingerprint(tree),
+        "tree_version": fingerprint([_shown_node(n) for n in tree.get("nodes") or []], tree.get("orphanedNodes")),
     }
+
+
+def _shown_node(node: JSON) -> JSON:
+    """What the tree tab shows of a node: a resource's own resourceVersion churns without anything visible."""
+    keys = ("group", "kind", "namespace", "name", "uid", "health", "info", "images")
+    return {**{k: node.get(k) for k in keys}, "parents": [p.get("uid") for p in node.get("parentRefs") or []]}
 
 
 def nest(nodes: list[JSON]) -> list[JSON]:

@@ -102,3 +102,25 @@ def test_a_sync_started_straight_through_argocd_shows_on_the_open_page(page, lon
     expect(page.locator("#app-summary h2 .badge").first).to_have_text("Synced")
     expect(degraded).to_have_count(0)  # the open tree tab followed too
     assert page.evaluate("window.sameDocument === true")
+
+
+SKIPS_NEXT_POLL = """() => {
+  let skipped = null;
+  const spy = (event) => { if (event.target.id === "app-live") skipped = event.defaultPrevented; };
+  document.addEventListener("htmx:confirm", spy);
+  document.body.dispatchEvent(new Event("app-changed"));
+  document.removeEventListener("htmx:confirm", spy);
+  return skipped;
+}"""
+
+
+def test_the_poll_waits_while_a_dialog_is_open_or_the_tab_is_hidden(page, app_page):
+    assert page.evaluate(SKIPS_NEXT_POLL) is False
+    page.get_by_role("button", name="Sync…").click()
+    expect(page.locator("#sync-dialog")).to_be_visible()
+    assert page.evaluate(SKIPS_NEXT_POLL) is True  # nothing is swapped under an open dialog
+    page.locator("#sync-dialog").get_by_role("button", name="Cancel").click()
+    expect(page.locator("#sync-dialog")).to_be_hidden()
+    assert page.evaluate(SKIPS_NEXT_POLL) is False
+    page.evaluate("Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true})")
+    assert page.evaluate(SKIPS_NEXT_POLL) is True
