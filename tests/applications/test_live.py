@@ -69,6 +69,8 @@ def test_the_poll_shows_a_sync_running_with_terminate_and_then_its_end_without_a
     shown = version(page, "app-summary")
     assert "every 5s" in page and "Terminate operation" not in page
     assert live(admin_client, live_instance, name, v=shown).status_code == 204  # nothing changed: nothing sent
+    # After a failed read the poller asks to recover: the page's parts are sent again even if unchanged.
+    assert 'id="app-summary"' in live(admin_client, live_instance, name, v=shown, recover="1").content.decode()
 
     argo.sync_application(name)  # started by someone else, straight through Argo CD
     wait_for(lambda: phase(argo, name) == "Running")
