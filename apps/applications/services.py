@@ -6,6 +6,7 @@ Argo CD errors surface as `ArgoCDError`; `argocd_errors` turns them into a reada
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -98,6 +99,44 @@ def permissions(request: HttpRequest, ctx: AppContext) -> dict[str, bool]:
     return {a: can(request.user, a, ctx.instance, ctx.project, ctx.name) for a in ACTIONS}
 
 
+# ---------------------------------------------------------------- live page
+
+# The open detail page re-reads its app this often; faster while an operation is queued or running on it.
+LIVE_POLL_SECONDS = 5
+LIVE_POLL_BUSY_SECONDS = 2
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short digest of what a part of the page shows, so a poll can answer "unchanged" without HTML."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def live_state(ctx: AppContext, app_summary: JSON, may: dict[str, bool]) -> JSON:
+    """The summary box's version (a digest of what it shows) and how often the page should poll it.
+
+    Not the app's resourceVersion: Argo CD bumps it on every reconcile (reconciledAt), which would re-send an
+    unchanged box every few minutes per app. The sync result's per-resource rows are left out too: the box shows
+    only the operation's phase, message, times and initiator.
+    """
+    from apps.operations.models import Operation
+
+    op = app_summary["operation_state"]
+    shown = {k: v for k, v in app_summary.items() if k not in ("resources", "reconciled_at", "operation_state")}
+    shown["operation"] = {k: op.get(k) for k in ("phase", "message", "startedAt", "finishedAt")}
+    shown["initiated_by"] = (op.get("operation") or {}).get("initiatedBy")
+    queued_here = Operation.objects.filter(
+        instance=ctx.instance,
+        target=ctx.name,
+        kind__in=(Operation.Kind.SYNC, Operation.Kind.ROLLBACK, Operation.Kind.TERMINATE),
+        state__in=(Operation.State.QUEUED, Operation.State.RUNNING),
+    ).exists()
+    busy = app_summary["operation_running"] or queued_here
+    return {
+        "version": fingerprint(shown, may, busy),
+        "period": LIVE_POLL_BUSY_SECONDS if busy else LIVE_POLL_SECONDS,
+    }
+
+
 # ---------------------------------------------------------------- summary
 
 
@@ -149,7 +188,17 @@ def parse_resource_key(key: str) -> JSON | None:
 
 def tree_context(ctx: AppContext, request: HttpRequest) -> JSON:
     tree = ctx.client.get_resource_tree(ctx.name, **ctx.scope)
-    return {"roots": nest(tree.get("nodes") or []), "orphans": tree.get("orphanedNodes") or []}
+    return {
+        "roots": nest(tree.get("nodes") or []),
+        "orphans": tree.get("orphanedNodes") or [],
+        "tree_version": fingerprint([_shown_node(n) for n in tree.get("nodes") or []], tree.get("orphanedNodes")),
+    }
+
+
+def _shown_node(node: JSON) -> JSON:
+    """What the tree tab shows of a node: a resource's own resourceVersion churns without anything visible."""
+    keys = ("group", "kind", "namespace", "name", "uid", "health", "info", "images")
+    return {**{k: node.get(k) for k in keys}, "parents": [p.get("uid") for p in node.get("parentRefs") or []]}
 
 
 def nest(nodes: list[JSON]) -> list[JSON]:

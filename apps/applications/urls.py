@@ -7,6 +7,7 @@ app_name = "applications"
 urlpatterns = [
     path("applications/new/", views.create, name="create"),
     path("applications/<str:instance>/<str:name>/", views.detail, name="detail"),
+    path("applications/<str:instance>/<str:name>/live/", views.live, name="live"),
     path("applications/<str:instance>/<str:name>/refresh/", views.refresh, name="refresh"),
     path("applications/<str:instance>/<str:name>/sync/", views.sync, name="sync"),
     path("applications/<str:instance>/<str:name>/rollback/", views.rollback, name="rollback"),

@@ -11,10 +11,11 @@ from typing import Any
 
 import yaml
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
 from apps.access.guards import get_instance, require
 from apps.access.rules import can_somewhere, instances_visible
@@ -55,7 +56,8 @@ def _answer(
     if request.htmx:
         if op is not None:
             data = {"op": op, "nonce_id": nonce_id, "nonce": new_nonce()}
-            return render(request, "applications/operation.html", data)
+            # The page's live part reads the app at once: it polls faster while the operation is on.
+            return trigger_client_event(render(request, "applications/operation.html", data), "app-changed")
         return render(request, "errors/argocd.html#message", {"message": error})
     if op is not None:
         return redirect(_operation_url(op))
@@ -91,8 +93,42 @@ def detail(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         sync_form=SyncForm(resources=app_summary["resources"]),
         tabs=[(key, label) for key, (label, _) in TABS.items()],
         terminate_nonce=new_nonce(),
+        live=services.live_state(ctx, app_summary, data["may"]),
     )
+    data["poller"] = {"live_url": reverse("applications:live", args=[ctx.instance.name, ctx.name])}
+    data["poller"]["period"] = data["live"]["period"]
     return render(request, "applications/detail.html", data)
+
+
+@require_GET
+@argocd_errors
+def live(request: HttpRequest, instance: str, name: str) -> HttpResponse:
+    """The open detail page's poll: the summary box (badges, last operation, buttons) and, when it is the open
+    tab, the resource tree, swapped out of band — or 204 when neither changed since the versions the page sent.
+
+    Never an error status, which the page would flag on every poll: a failed read says so in the poller, which
+    keeps trying; an app that is gone (or no longer visible) says so, and the poller stops.
+    """
+    poller = {"live_url": reverse("applications:live", args=[instance, name]), "period": services.LIVE_POLL_SECONDS}
+    tree_seen = request.GET.get("tree")
+    try:
+        ctx = load(request, instance, name)
+        data = _tab_data(request, ctx, "")
+        app_summary = services.summary(ctx.app)
+        data.update(summary=app_summary, live=services.live_state(ctx, app_summary, data["may"]))
+        if tree_seen is not None:
+            data.update(services.tree_context(ctx, request), tree=True)
+    except Http404:
+        poller["gone"] = f"{name} is no longer on {instance}, or you may no longer see it."
+        return render(request, "applications/live.html", {"poller": poller})
+    except ArgoCDError as exc:
+        poller["failed"] = f"Could not re-read {name}: {error_text(exc, instance)}. The page shows what it last read."
+        return render(request, "applications/live.html", {"poller": poller})
+    unchanged = data["live"]["version"] == request.GET.get("v") and tree_seen in (None, data.get("tree_version"))
+    if unchanged and "recover" not in request.GET:
+        return HttpResponse(status=204)
+    data.update(terminate_nonce=new_nonce(), poller={**poller, "period": data["live"]["period"]})
+    return render(request, "applications/live.html", data)
 
 
 def _tab_data(request: HttpRequest, ctx: AppContext, tab: str, **extra: Any) -> dict[str, Any]:

@@ -10,6 +10,11 @@ from django import forms
 
 from .registry import JSON, Field, ResourceKind, dig, put
 
+# Hidden inputs naming the secret fields that were typed into a form the portal sent back (Test connection, an
+# error): secrets are never rendered back into a page, so the page asks for them again and the next submit is
+# refused without them rather than saving the object without its credential.
+RETYPE = "retype"
+
 
 class SecretTextarea(forms.Textarea):
     """A textarea that never renders a value, not even the one just submitted with an error."""
@@ -101,6 +106,13 @@ class KindForm(forms.Form):
             self.fields[f.name] = _django_field(f, editing)
             if f.create_only and editing:
                 self.fields[f.name].disabled = True
+        secrets = [f.name for f in kind.fields if f.secret]
+        asked = set(self.data.getlist(RETYPE)) if self.is_bound and hasattr(self.data, "getlist") else set()
+        self.asked = [n for n in secrets if n in asked]
+        # Should this form be shown again, these come back empty: typed now, or asked for and still missing.
+        self.retype = [n for n in secrets if self.is_bound and (self.data.get(n) or n in asked)]
+        for n in self.retype:
+            self.fields[n].widget.attrs.update({"required": True, "aria-describedby": f"retype-{n}"})
 
     def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
         """Bound fields in order, consecutive fields of one `Field.group` together (for <fieldset>s)."""
@@ -125,8 +137,16 @@ class KindForm(forms.Form):
             problem = f.check(self.values[f.name]) if f.check and self.values[f.name] is not None else ""
             if problem:
                 self.add_error(f.name, problem)
+        for n in self.asked:
+            if n not in self.errors and not cleaned.get(n):
+                self.add_error(n, f"Type the {self.fields[n].label.lower()} again: {RETYPE_REASON}")
         return cleaned
 
+
+RETYPE_REASON = (
+    "the portal never sends a secret back to the page, so it was not kept when the form came back. "
+    "To leave it out, open the form anew."
+)
 
 _CLEARED = {"int": 0, "lines": [], "rows": [], "pairs": {}}
 

@@ -48,3 +48,26 @@ document.addEventListener("htmx:confirm", (event) => {
   if (!list?.hasAttribute?.("data-poll-unless-checked")) return;
   if (document.hidden || list.querySelector(":checked")) event.preventDefault();
 });
+// The application page's poller ([data-live-poll]) sends the versions of what the page shows, so an unchanged
+// app costs an empty answer. It skips a tick while the tab is hidden, a dialog is open or someone is typing in a
+// part it would replace, and catches up at once when the tab is shown again.
+document.addEventListener("htmx:confirm", (event) => {
+  if (!event.target.matches("[data-live-poll]")) return;
+  const focused = document.activeElement;
+  const typing = focused?.closest("[data-live-region]") && focused.matches("input, select, textarea");
+  if (document.visibilityState !== "visible" || document.querySelector("dialog[open]") || typing) {
+    event.preventDefault();
+  }
+});
+document.addEventListener("htmx:configRequest", (event) => {
+  if (!event.target.matches("[data-live-poll]")) return;
+  const summary = document.getElementById("app-summary");
+  const tree = document.getElementById("app-tree");
+  if (summary) event.detail.parameters.v = summary.dataset.liveVersion;
+  if (tree) event.detail.parameters.tree = tree.dataset.liveVersion;
+});
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && document.querySelector("[data-live-poll]")) {
+    document.body.dispatchEvent(new Event("app-changed"));
+  }
+});

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from urllib.parse import quote
 
 import pytest
@@ -201,3 +202,97 @@ def test_an_edit_keeping_a_github_app_must_repeat_its_private_key(admin_client, 
     assert sim.state.repos[repo]["githubAppPrivateKey"] == SSH_KEY
     assert admin_client.post(url_of(repo, "edit/"), {**data, "githubAppPrivateKey": SSH_KEY}).status_code == 302
     assert sim.state.repos[repo]["githubAppPrivateKey"] == SSH_KEY
+
+
+class _Forms(HTMLParser):
+    """Each POST form of a page as a browser would submit it: named inputs, textareas and selected options,
+    and the names of its submit buttons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[dict[str, list[str]], set[str]]] = []
+        self._textarea = self._select = ""
+
+    def _add(self, name: str, value: str) -> None:
+        self.forms[-1][0].setdefault(name, []).append(value)
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append(({}, set()))
+        if not self.forms or not a.get("name"):
+            return
+        if tag == "button" or (tag == "input" and a.get("type") == "submit"):
+            self.forms[-1][1].add(a["name"])
+        elif tag == "input" and (a.get("type") != "checkbox" or "checked" in a):
+            self._add(a["name"], a.get("value", ""))
+        elif tag == "textarea":
+            self._textarea = a["name"]
+            self._add(self._textarea, "")
+        elif tag == "select":
+            self._select = a["name"]
+        elif tag == "option" and self._select and "selected" in a:
+            self._add(self._select, a.get("value", ""))
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.forms[-1][0][self._textarea][-1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "textarea":
+            self._textarea = ""
+        elif tag == "select":
+            self._select = ""
+
+
+def as_browser_sends(page: str, button: str = "save", **typed: str) -> dict[str, list[str]]:
+    """The POST a browser makes when `button` is clicked on `page`, after the user typed `typed`."""
+    parser = _Forms()
+    parser.feed(page)
+    fields = next(dict(f) for f, buttons in parser.forms if button in buttons)
+    fields.pop("csrfmiddlewaretoken", None)
+    return {**fields, **{k: [v] for k, v in typed.items()}, button: ["1"]}
+
+
+def test_test_connection_then_create_never_saves_the_repository_without_its_password(admin_client, argo, sim, unique):
+    repo = f"https://git.example.com/org/{unique}.git"
+    new = "/kinds/repositories/sim-k/new/"
+    typed = {"repo": repo, "type": "git", "username": "bot", "password": SECRET}
+    tested = admin_client.post(new, {**typed, "preview": "1"})
+    page = tested.content.decode()
+    assert tested.status_code == 200 and "Argo CD reached" in page
+    assert SECRET not in page  # write-only: not even the value just typed comes back
+    assert "Type the password or token again before you create" in page
+
+    # Create clicked on the page as it came back (the password field empty): refused, nothing saved.
+    refused = admin_client.post(new, as_browser_sends(page))
+    assert refused.status_code == 400 and "Type the password or token again" in refused.content.decode()
+    assert repo not in sim.state.repos
+
+    # Typed again: created with it, as a validate that needs the credential would see.
+    r = admin_client.post(new, as_browser_sends(refused.content.decode(), password=SECRET))
+    assert r.status_code == 302 and r["Location"] == url_of(repo)
+    assert sim.state.repos[repo]["username"] == "bot" and sim.state.repos[repo]["password"] == SECRET
+
+
+def test_a_credential_template_refused_for_a_bad_field_asks_for_its_password_again(admin_client, argo, sim, unique):
+    prefix = f"https://git.example.com/{unique}/"
+    new = "/kinds/repocreds/sim-k/new/"
+    bad = admin_client.post(new, {"url": prefix, "type": "git", "username": "u", "password": SECRET, "proxy": "x"})
+    page = bad.content.decode()
+    assert bad.status_code == 400 and SECRET not in page and "Type the password or token again" in page
+
+    fixed = admin_client.post(new, as_browser_sends(page, proxy="https://proxy:3128"))
+    assert fixed.status_code == 400 and prefix not in sim.state.repocreds
+
+    r = admin_client.post(new, as_browser_sends(page, proxy="https://proxy:3128", password=SECRET))
+    assert r.status_code == 302 and sim.state.repocreds[prefix]["password"] == SECRET
+
+
+def test_a_form_without_a_typed_secret_asks_for_none(admin_client, argo, sim, unique):
+    repo = f"https://git.example.com/org/{unique}.git"
+    new = "/kinds/repositories/sim-k/new/"
+    tested = admin_client.post(new, {"repo": repo, "type": "git", "preview": "1"}).content.decode()
+    assert "Not kept" not in tested and 'name="retype"' not in tested
+    assert admin_client.post(new, as_browser_sends(tested)).status_code == 302
+    assert repo in sim.state.repos and "password" not in sim.state.repos[repo]
