@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from apps.access import glob, rules
 from apps.access.models import Action
+from apps.core.pgtext import escape_filters
 from apps.instances.models import Instance
 
 from . import selectors
@@ -71,6 +72,7 @@ class Filters:
     sort: str = "name"
     desc: bool = False
     page: int = 1
+    notes: list[str] = field(default_factory=list)  # filters changed to be searchable, said in the page
 
     @classmethod
     def from_query(cls, params) -> Filters:
@@ -81,16 +83,23 @@ class Filters:
             page = min(max(1, int(params.get("page", "1"))), MAX_PAGE)
         except ValueError:
             page = 1
+        # A NUL cannot reach PostgreSQL; the index stores one as `\u0000`, so that is what is searched for.
+        text, notes = escape_filters(
+            {
+                "instance": params.get("instance", "").strip(),
+                "project": params.get("project", "").strip(),
+                "sync": params.get("sync", "").strip(),
+                "health": params.get("health", "").strip(),
+                "q": params.get("q", "").strip()[:200],
+            }
+        )
         return cls(
-            instance=params.get("instance", "").strip(),
-            project=params.get("project", "").strip(),
-            sync=params.get("sync", "").strip(),
-            health=params.get("health", "").strip(),
+            **text,
             selector=params.get("selector", "").strip()[:1000],
-            q=params.get("q", "").strip()[:200],
             sort=sort if sort in SORTS else "name",
             desc=desc,
             page=page,
+            notes=notes,
         )
 
 

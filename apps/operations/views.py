@@ -17,6 +17,7 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 from apps.access.guards import require
 from apps.access.rules import applications_q, can, instances_visible, is_platform_admin
 from apps.audit.service import Outcome, record
+from apps.core.pgtext import escape_filters
 from apps.index.models import ApplicationSummary
 
 from .models import Operation
@@ -45,7 +46,7 @@ def _get_operation(request: HttpRequest, pk: int) -> Operation:
 
 
 def operation_list(request: HttpRequest) -> HttpResponse:
-    f = {k: request.GET.get(k, "").strip() for k in ("state", "kind", "instance", "user")}
+    f, notes = escape_filters({k: request.GET.get(k, "").strip() for k in ("state", "kind", "instance", "user")})
     qs = visible_operations(request.user)
     if f["state"]:
         qs = qs.filter(state=f["state"])
@@ -59,6 +60,7 @@ def operation_list(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "filters": f,
+        "notes": notes,
         "running": visible_operations(request.user).filter(state=Operation.State.RUNNING).count(),
         "states": Operation.State.choices,
         "kinds": Operation.Kind.choices,
