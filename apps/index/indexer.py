@@ -35,7 +35,7 @@ from apps.argocd import errors
 from apps.instances.models import Instance
 
 from . import summary
-from .locks import Lease
+from .locks import Lease, lease_key
 from .models import ApplicationSummary, IndexState
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class InstanceWatcher(threading.Thread):
         self.instance_name = instance.name
         self.fingerprint = connection_fingerprint(instance)
         self.options = options
-        self.lease = Lease(f"portal:indexer:{instance.pk}:{instance.name}", options.lease_ttl, options.holder)
+        self.lease = Lease(lease_key(instance.pk, instance.name), options.lease_ttl, options.holder)
         self.holding = threading.Event()
         self.skipped: dict[str, str] = {}  # as last written to IndexState.skipped
         self._halt = threading.Event()
