@@ -11,7 +11,8 @@ it, the watcher loops:
     every `resync_seconds`, or after any other disconnect, it resyncs again
 
 While the instance is unreachable the watcher backs off (exponential with jitter, capped at 30 s), and its
-IndexState says `connected=False` with the error; its rows stay, and the list page marks them stale.
+IndexState says `connected=False` with the error; its rows stay, and the list page marks them stale. An app the
+database refuses to store is skipped and named in `IndexState.skipped` (summary._write), never failing the rest.
 """
 
 from __future__ import annotations

@@ -71,3 +71,12 @@ def test_kind_lists_take_a_nul_in_their_filters_without_a_500(admin_client, sim,
     Instance.objects.create(name="nul-kinds", url=sim.url, token=sim.portal_token())
     response = admin_client.get(f"/kinds/{kind}/", {param: "x\x00y", "instance": "nul\x00kinds"})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url", ["/instances/x%00/", "/instances/x%00/edit/", "/applications/x%00/y/", "/kinds/projects/x%00/y/"]
+)
+def test_an_address_naming_an_object_with_a_nul_is_not_found_not_a_500(admin_client, url):
+    response = admin_client.get(url)
+    assert response.status_code == 404
+    assert "<html" in response.content.decode()
