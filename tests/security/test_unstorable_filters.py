@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.audit.models import AuditEvent
 from apps.index.models import ApplicationSummary
 from apps.instances.models import Instance
 from tests.audit.personas import event
@@ -80,3 +81,11 @@ def test_an_address_naming_an_object_with_a_nul_is_not_found_not_a_500(admin_cli
     response = admin_client.get(url)
     assert response.status_code == 404
     assert "<html" in response.content.decode()
+
+
+def test_a_bulk_sync_naming_an_app_with_a_nul_is_refused_and_audited_not_a_500(admin_client, sim):
+    Instance.objects.create(name="nul-bulk", url=sim.url, token=sim.portal_token())
+    response = admin_client.post("/operations/bulk-sync/", {"app": ["nul-bulk/a\x00b"]})
+    assert response.status_code == 403  # refused: no such application
+    assert "nul-bulk/a\\u0000b" in response.content.decode()
+    assert AuditEvent.objects.filter(action="sync", outcome="denied", instance="nul-bulk", name="a\\u0000b").exists()
