@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -185,8 +185,9 @@ def app_label(key: tuple[str, str]) -> str:
 def _write(instance_id: int, rows: dict[tuple[str, str], dict[str, Any]], seen_at: datetime) -> dict[str, str]:
     """Write `rows`; returns {"namespace/name": why} for the rows the database refused, which are skipped.
 
-    One statement for all rows; only when it fails are the rows split in halves (each half in its own savepoint)
-    until the refused ones are found, so one bad application costs a few statements and never stops the others.
+    One statement for all rows; only when the database refuses the data are the rows split in halves (each half in
+    its own savepoint) until the refused ones are found, so one bad application costs a few statements and never
+    stops the others. Errors not about the data (a lost connection, a deadlock) propagate: the watcher retries.
     """
     if not rows:
         return {}
@@ -194,6 +195,8 @@ def _write(instance_id: int, rows: dict[tuple[str, str], dict[str, Any]], seen_a
         with transaction.atomic():
             _write_rows(instance_id, rows, seen_at)
         return {}
+    except (OperationalError, InterfaceError):
+        raise  # not about the data (a lost connection, a deadlock): the watcher retries the whole batch
     except DatabaseError as exc:
         if len(rows) == 1:
             key = next(iter(rows))
