@@ -313,7 +313,7 @@ def released_leases(instances: list[dict[str, Any]]) -> dict[int, locks.LeaseSta
 def unheld_reason(state: locks.LeaseState, recorded_holder: str) -> str:
     since = state.since.strftime(" since %Y-%m-%d %H:%M:%S UTC") if state.since else ""
     who = state.last_holder or recorded_holder
-    return f"no indexer holds its watch stream{since} (the lease of {who} lapsed; is `manage.py run_indexer` running?)"
+    return f"no indexer holds its watch stream{since} (last held by {who}; is `manage.py run_indexer` running?)"
 
 
 def stale_instances(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:

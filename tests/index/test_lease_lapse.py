@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def test_a_killed_indexer_is_shown_as_no_longer_holding_the_watch_and_its_rows_t
         lambda: (body := admin_client.get("/instances/orphaned/").content.decode()) and "not held" in body and body, 15
     )
     assert "connected" not in page.split("Watch stream", 1)[1].split("</dd>", 1)[0]
-    assert f"the lease of {state.holder} lapsed" in page
+    assert f"the lease of {state.holder} ended" in page
     since = datetime.strptime(page.split("not held</span> since ", 1)[1][:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     assert abs((since - killed_at).total_seconds()) < 10  # the last renewal's expiry, not some other moment
 
@@ -104,3 +105,19 @@ def test_another_indexer_taking_over_clears_the_staleness(indexer_process, admin
     assert "not held" not in page and f":{second.pid}:" in page
     rows = admin_client.get("/applications/", {"instance": "adopted"}).context["result"].rows
     assert len(rows) == 3 and not any(r["stale"] for r in rows)
+
+
+def test_without_redis_the_lease_in_the_django_cache_tells_held_and_since_when_released(db, settings):
+    from apps.index.locks import Lease, lease_key, lease_states
+
+    settings.REDIS_URL = ""  # the embedded default keeps the lease in the (database) cache
+    key = lease_key(999_999, f"cache-{uuid.uuid4().hex[:6]}")
+    lease = Lease(key, ttl=5, holder="demo")
+    assert lease.acquire()
+    try:
+        assert lease_states([key])[key].holder == lease.token
+    finally:
+        lease.release()
+    state = lease_states([key])[key]
+    assert not state.held and state.last_holder == lease.token
+    assert abs((state.since - datetime.now(UTC)).total_seconds()) < 5
