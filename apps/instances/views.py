@@ -75,13 +75,12 @@ def instance_detail(request: HttpRequest, name: str) -> HttpResponse:
     if request.method == "POST":
         return _detail_action(request, instance)
     index = IndexState.objects.filter(instance=instance).first()
+    # Set when the indexer that last reported no longer holds the instance's lease: nothing watches it.
+    unheld = released_leases([{"id": instance.pk, "name": instance.name, "holder": index.holder if index else ""}])
     context = {
         "instance": instance,
         "index": index,
-        # Set when the indexer that last reported no longer holds the instance's lease: nothing watches it.
-        "unheld": released_leases([{"id": instance.pk, "name": instance.name, "holder": index and index.holder}]).get(
-            instance.pk
-        ),
+        "unheld": unheld.get(instance.pk),
         "rotation_due": services.rotation_due(instance),
         "rotations": Operation.objects.filter(instance=instance, kind=Operation.Kind.ROTATE_INSTANCE_TOKEN)[:3],
     }
