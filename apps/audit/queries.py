@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from apps.access import glob
 from apps.access.rules import _grants, _usable, is_platform_admin
+from apps.core.pgtext import escape_filters
 
 from .models import AuditEvent
 
@@ -72,7 +73,9 @@ class Filters:
 
 def parse_filters(params) -> Filters:
     values = {key: str(params.get(key, "")).strip()[:300] for key in FILTER_KEYS}
-    return Filters(values=values)
+    # A NUL cannot reach PostgreSQL: it is searched for as the six characters `\u0000`, and the page says so.
+    values, notes = escape_filters(values)
+    return Filters(values=values, errors=notes)
 
 
 def apply_filters(events: QuerySet[AuditEvent], filters: Filters) -> QuerySet[AuditEvent]:

@@ -5,6 +5,8 @@
 - A 405 (a link to an address that only takes a form submission) gets a page instead of an empty body.
 - An HTMX request from a browser whose session has ended sends the whole page to the login page, instead of
   swapping the login form into a fragment of the page.
+- An address naming an object with a NUL character (`/instances/x%00/`) is a 404: no stored name holds one,
+  and PostgreSQL refuses to even compare with it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
@@ -41,4 +44,6 @@ class PortalErrorPagesMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, Http404):
             return page_not_found(request, exception)
+        if isinstance(exception, DataError) and "\x00" in request.path:
+            return page_not_found(request, Http404("No such object: its name holds a NUL character."))
         return None

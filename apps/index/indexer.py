@@ -11,7 +11,8 @@ it, the watcher loops:
     every `resync_seconds`, or after any other disconnect, it resyncs again
 
 While the instance is unreachable the watcher backs off (exponential with jitter, capped at 30 s), and its
-IndexState says `connected=False` with the error; its rows stay, and the list page marks them stale.
+IndexState says `connected=False` with the error; its rows stay, and the list page marks them stale. An app the
+database refuses to store is skipped and named in `IndexState.skipped` (summary._write), never failing the rest.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from apps.argocd import errors
 from apps.instances.models import Instance
 
 from . import summary
-from .locks import Lease
+from .locks import Lease, lease_key
 from .models import ApplicationSummary, IndexState
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,9 @@ def _state(instance_id: int, **values: Any) -> None:
 
 def resync(
     instance_id: int, client, holder: str = "", name: str = "", check: Callable[[], None] | None = None
-) -> str | None:
-    """List every app (projected) and make the index match it; returns the list's resourceVersion.
+) -> tuple[str | None, dict[str, str]]:
+    """List every app (projected) and make the index match it; returns the list's resourceVersion and the apps
+    the database refused ("namespace/name" → why), which are skipped while every other app is indexed.
 
     `check` runs between the (slow) list and the write, so a watcher that lost its lease meanwhile writes nothing.
     """
@@ -99,11 +101,14 @@ def resync(
     if check is not None:
         check()
     with transaction.atomic():  # rows and the state's count change together
-        count = summary.replace_all(instance_id, list(apps))
+        stored = summary.replace_all(instance_id, list(apps))
         now = timezone.now()
-        _state(instance_id, connected=True, error="", last_resync_at=now, app_count=count, holder=holder[:200])
-    log.info("%s: resynced %d apps in %.2f s", name or instance_id, count, time.monotonic() - started)
-    return apps.resource_version
+        _state(
+            instance_id, connected=True, error="", last_resync_at=now, app_count=stored.count,
+            holder=holder[:200], skipped=stored.skipped,
+        )  # fmt: skip
+    log.info("%s: resynced %d apps in %.2f s", name or instance_id, stored.count, time.monotonic() - started)
+    return apps.resource_version, stored.skipped
 
 
 class InstanceWatcher(threading.Thread):
@@ -115,8 +120,9 @@ class InstanceWatcher(threading.Thread):
         self.instance_name = instance.name
         self.fingerprint = connection_fingerprint(instance)
         self.options = options
-        self.lease = Lease(f"portal:indexer:{instance.pk}:{instance.name}", options.lease_ttl, options.holder)
+        self.lease = Lease(lease_key(instance.pk, instance.name), options.lease_ttl, options.holder)
         self.holding = threading.Event()
+        self.skipped: dict[str, str] = {}  # as last written to IndexState.skipped
         self._halt = threading.Event()
 
     def stop(self) -> None:
@@ -178,7 +184,10 @@ class InstanceWatcher(threading.Thread):
 
     def resync(self, client) -> str | None:
         self._check()
-        return resync(self.instance_id, client, holder=self.lease.token, name=self.instance_name, check=self._check)
+        rv, self.skipped = resync(
+            self.instance_id, client, holder=self.lease.token, name=self.instance_name, check=self._check
+        )
+        return rv
 
     def watch(self, client, resource_version: str | None) -> None:
         """Apply watch events until the next periodic resync is due or the stream ends cleanly.
@@ -249,10 +258,14 @@ class InstanceWatcher(threading.Thread):
         pending.clear()
         now = timezone.now()
         with transaction.atomic():  # readers see the rows and the state's count change together
-            summary.upsert(self.instance_id, upserts, now)
+            stored = summary.upsert(self.instance_id, upserts, now)
             summary.delete(self.instance_id, deletes)
+            # An app written or deleted now is no longer skipped; one refused now is, until it is written.
+            done = stored.written | {summary.app_label(k) for k in deletes}
+            skipped = {k: v for k, v in self.skipped.items() if k not in done} | stored.skipped
             count = ApplicationSummary.objects.filter(instance_id=self.instance_id).count()
-            _state(self.instance_id, last_event_at=now, app_count=count, connected=True, error="")
+            _state(self.instance_id, last_event_at=now, app_count=count, connected=True, error="", skipped=skipped)
+        self.skipped = skipped
 
 
 class _Reader(threading.Thread):

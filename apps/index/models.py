@@ -49,6 +49,8 @@ class IndexState(models.Model):
     error = models.TextField(blank=True, default="")
     app_count = models.PositiveIntegerField(default=0)
     holder = models.CharField(max_length=200, blank=True, default="")
+    # Applications the database refused to store, "namespace/name" → why; the rest of the instance is indexed.
+    skipped = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"index of {self.instance_id}"

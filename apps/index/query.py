@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from apps.access import glob, rules
 from apps.access.models import Action
+from apps.core.pgtext import escape_filters
 from apps.instances.models import Instance
 
-from . import selectors
+from . import locks, selectors
 from .models import ApplicationSummary
 
 PAGE_SIZE = 50
@@ -71,6 +72,7 @@ class Filters:
     sort: str = "name"
     desc: bool = False
     page: int = 1
+    notes: list[str] = field(default_factory=list)  # filters changed to be searchable, said in the page
 
     @classmethod
     def from_query(cls, params) -> Filters:
@@ -81,16 +83,23 @@ class Filters:
             page = min(max(1, int(params.get("page", "1"))), MAX_PAGE)
         except ValueError:
             page = 1
+        # A NUL cannot reach PostgreSQL; the index stores one as `\u0000`, so that is what is searched for.
+        text, notes = escape_filters(
+            {
+                "instance": params.get("instance", "").strip(),
+                "project": params.get("project", "").strip(),
+                "sync": params.get("sync", "").strip(),
+                "health": params.get("health", "").strip(),
+                "q": params.get("q", "").strip()[:200],
+            }
+        )
         return cls(
-            instance=params.get("instance", "").strip(),
-            project=params.get("project", "").strip(),
-            sync=params.get("sync", "").strip(),
-            health=params.get("health", "").strip(),
+            **text,
             selector=params.get("selector", "").strip()[:1000],
-            q=params.get("q", "").strip()[:200],
             sort=sort if sort in SORTS else "name",
             desc=desc,
             page=page,
+            notes=notes,
         )
 
 
@@ -281,6 +290,7 @@ def instances_with_state(user) -> list[dict[str, Any]]:
             last_event_at=F("index_state__last_event_at"),
             connected=F("index_state__connected"),
             error=F("index_state__error"),
+            holder=F("index_state__holder"),
         )
     )
     if user.is_superuser:
@@ -289,14 +299,34 @@ def instances_with_state(user) -> list[dict[str, Any]]:
     return [r for r in rows if any(glob.match(g.instance_glob, r["name"]) for g in grants)]
 
 
+def released_leases(instances: list[dict[str, Any]]) -> dict[int, locks.LeaseState]:
+    """Of `instances` (dicts with id, name and the holder their IndexState records), those whose indexer lease
+    nobody holds any more (its holder was killed or stopped), id → the lease's state. One Redis round trip; empty
+    when the lock store cannot be read."""
+    keys = {i["id"]: locks.lease_key(i["id"], i["name"]) for i in instances if i.get("holder")}
+    states = locks.lease_states(list(keys.values()))
+    if not states:
+        return {}
+    return {pk: state for pk, key in keys.items() if not (state := states[key]).held}
+
+
+def unheld_reason(state: locks.LeaseState, recorded_holder: str) -> str:
+    since = state.since.strftime(" since %Y-%m-%d %H:%M:%S UTC") if state.since else ""
+    who = state.last_holder or recorded_holder
+    return f"no indexer holds its watch stream{since} (last held by {who}; is `manage.py run_indexer` running?)"
+
+
 def stale_instances(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Those of `instances` (from instances_with_state) whose part of the index may be out of date, with why."""
     old = timezone.now() - STALE_AFTER
+    unheld = released_leases(instances)
     stale = []
     for i in instances:
         resynced, event = i["last_resync_at"], i["last_event_at"]
         if resynced is None:
             reason = "not indexed yet (is `manage.py run_indexer` running?)"
+        elif i["id"] in unheld:  # the indexer died (or stopped): nothing watches, whatever the state last said
+            reason = unheld_reason(unheld[i["id"]], i["holder"])
         elif not i["connected"]:
             reason = i["error"] or "disconnected"
         elif resynced < old and (event is None or event < old):

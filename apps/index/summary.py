@@ -6,14 +6,20 @@ Kept apart from the indexer's threads so the mapping can be read and tested on i
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core.pgtext import storable
+
 from .models import ApplicationSummary
+
+log = logging.getLogger(__name__)
 
 # What the summary needs, as Argo CD projections (NOTES §k). The list only honours a whitelist and wants the
 # `items.` prefix; `metadata.resourceVersion` is not on it, so list rows carry no resourceVersion.
@@ -73,8 +79,9 @@ def _d(value: Any) -> dict:
 
 
 def _s(field: str, value: Any) -> str:
-    # Argo CD data is not trusted to fit our columns: one overlong value must not fail a whole batch.
-    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    # Argo CD data is not trusted to fit our columns: one overlong value or one NUL character must not fail a
+    # whole batch. A NUL is kept visibly as `\u0000` (apps.core.pgtext), so the app is listed and searchable.
+    text = storable(value if isinstance(value, str) else ("" if value is None else str(value)))
     return text[: _MAX.get(field, len(text))]
 
 
@@ -102,7 +109,7 @@ def summary_fields(app: dict) -> dict[str, Any]:
     sync = _d(status.get("sync"))
     op = _d(status.get("operationState"))
     labels = meta.get("labels")
-    labels = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+    labels = {storable(str(k)): storable(str(v)) for k, v in labels.items()} if isinstance(labels, dict) else {}
     return {
         "project": _s("project", spec.get("project") or "default"),
         "labels": labels,
@@ -155,9 +162,7 @@ def _write_postgresql(instance_id: int, rows: dict[tuple[str, str], dict[str, An
         cursor.execute(sql, [instance_id, seen_at, json.dumps(doc)])
 
 
-def _write(instance_id: int, rows: dict[tuple[str, str], dict[str, Any]], seen_at: datetime) -> None:
-    if not rows:
-        return
+def _write_rows(instance_id: int, rows: dict[tuple[str, str], dict[str, Any]], seen_at: datetime) -> None:
     if connection.vendor == "postgresql":
         _write_postgresql(instance_id, rows, seen_at)
         return
@@ -173,11 +178,48 @@ def _write(instance_id: int, rows: dict[tuple[str, str], dict[str, Any]], seen_a
     )
 
 
-def upsert(instance_id: int, apps: list[dict], seen_at: datetime) -> int:
-    """Insert or update rows for these applications in bulk; returns how many were written."""
+def app_label(key: tuple[str, str]) -> str:
+    return f"{key[0]}/{key[1]}"
+
+
+def _write(instance_id: int, rows: dict[tuple[str, str], dict[str, Any]], seen_at: datetime) -> dict[str, str]:
+    """Write `rows`; returns {"namespace/name": why} for the rows the database refused, which are skipped.
+
+    One statement for all rows; only when the database refuses the data are the rows split in halves (each half in
+    its own savepoint) until the refused ones are found, so one bad application costs a few statements and never
+    stops the others. Errors not about the data (a lost connection, a deadlock) propagate: the watcher retries.
+    """
+    if not rows:
+        return {}
+    try:
+        with transaction.atomic():
+            _write_rows(instance_id, rows, seen_at)
+        return {}
+    except (OperationalError, InterfaceError):
+        raise  # not about the data (a lost connection, a deadlock): the watcher retries the whole batch
+    except DatabaseError as exc:
+        if len(rows) == 1:
+            key = next(iter(rows))
+            reason = storable(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)[:300]
+            log.warning("instance %s: cannot index %s: %s", instance_id, app_label(key), reason)
+            return {app_label(key): reason}
+    items = list(rows.items())
+    half = len(items) // 2
+    return {**_write(instance_id, dict(items[:half]), seen_at), **_write(instance_id, dict(items[half:]), seen_at)}
+
+
+@dataclass
+class Stored:
+    count: int  # applications now in the index for these (written or unchanged; a refused new one is not)
+    skipped: dict[str, str] = field(default_factory=dict)  # "namespace/name" → why the database refused it
+    written: set[str] = field(default_factory=set)  # "namespace/name" of the rows written
+
+
+def upsert(instance_id: int, apps: list[dict], seen_at: datetime) -> Stored:
+    """Insert or update rows for these applications in bulk."""
     rows = _rows(apps)
-    _write(instance_id, rows, seen_at)
-    return len(rows)
+    skipped = _write(instance_id, rows, seen_at)
+    return Stored(len(rows) - len(skipped), skipped, {app_label(k) for k in rows} - skipped.keys())
 
 
 def delete(instance_id: int, keys: list[tuple[str, str]]) -> None:
@@ -192,10 +234,11 @@ def delete(instance_id: int, keys: list[tuple[str, str]]) -> None:
 _COMPARED = [f for f in UPDATE_FIELDS if f not in ("seen_at", "resource_version")]
 
 
-def replace_all(instance_id: int, apps: list[dict]) -> int:
+def replace_all(instance_id: int, apps: list[dict]) -> Stored:
     """A full resync: write the listed apps that are new or changed, delete rows the list no longer has.
 
-    Unchanged rows are not rewritten, so a periodic resync of a quiet instance costs one SELECT.
+    Unchanged rows are not rewritten, so a periodic resync of a quiet instance costs one SELECT. An app the
+    database refuses is reported in `skipped` (and tried again at the next resync).
     """
     rows = _rows(apps)
     existing = {
@@ -206,6 +249,7 @@ def replace_all(instance_id: int, apps: list[dict]) -> int:
     }
     changed = {k: v for k, v in rows.items() if existing.get(k) != [v[f] for f in _COMPARED]}
     with transaction.atomic():
-        _write(instance_id, changed, timezone.now())
+        skipped = _write(instance_id, changed, timezone.now())
         delete(instance_id, [k for k in existing if k not in rows])
-    return len(rows)
+    missing = sum(1 for k in changed if k not in existing and app_label(k) in skipped)
+    return Stored(len(rows) - missing, skipped, {app_label(k) for k in changed} - skipped.keys())

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from apps.access.guards import admin_required
 from apps.audit.service import Outcome, record
 from apps.index.models import IndexState
+from apps.index.query import released_leases
 from apps.operations.models import Operation
 
 from . import services
@@ -21,7 +22,10 @@ from .models import Instance
 def instance_list(request: HttpRequest) -> HttpResponse:
     instances = Instance.objects.all()
     states = {s.instance_id: s for s in IndexState.objects.filter(instance__in=instances)}
-    rows = [(i, states.get(i.pk)) for i in instances]
+    unheld = released_leases(
+        [{"id": i.pk, "name": i.name, "holder": getattr(states.get(i.pk), "holder", "")} for i in instances]
+    )
+    rows = [(i, states.get(i.pk), unheld.get(i.pk)) for i in instances]
     return render(request, "instances/list.html", {"rows": rows})
 
 
@@ -70,9 +74,13 @@ def instance_detail(request: HttpRequest, name: str) -> HttpResponse:
     instance = get_object_or_404(Instance, name=name)
     if request.method == "POST":
         return _detail_action(request, instance)
+    index = IndexState.objects.filter(instance=instance).first()
+    # Set when the indexer that last reported no longer holds the instance's lease: nothing watches it.
+    unheld = released_leases([{"id": instance.pk, "name": instance.name, "holder": index.holder if index else ""}])
     context = {
         "instance": instance,
-        "index": IndexState.objects.filter(instance=instance).first(),
+        "index": index,
+        "unheld": unheld.get(instance.pk),
         "rotation_due": services.rotation_due(instance),
         "rotations": Operation.objects.filter(instance=instance, kind=Operation.Kind.ROTATE_INSTANCE_TOKEN)[:3],
     }

@@ -17,6 +17,7 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 from apps.access.guards import require
 from apps.access.rules import applications_q, can, instances_visible, is_platform_admin
 from apps.audit.service import Outcome, record
+from apps.core.pgtext import escape_filters, storable
 from apps.index.models import ApplicationSummary
 
 from .models import Operation
@@ -45,7 +46,7 @@ def _get_operation(request: HttpRequest, pk: int) -> Operation:
 
 
 def operation_list(request: HttpRequest) -> HttpResponse:
-    f = {k: request.GET.get(k, "").strip() for k in ("state", "kind", "instance", "user")}
+    f, notes = escape_filters({k: request.GET.get(k, "").strip() for k in ("state", "kind", "instance", "user")})
     qs = visible_operations(request.user)
     if f["state"]:
         qs = qs.filter(state=f["state"])
@@ -59,6 +60,7 @@ def operation_list(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "filters": f,
+        "notes": notes,
         "running": visible_operations(request.user).filter(state=Operation.State.RUNNING).count(),
         "states": Operation.State.choices,
         "kinds": Operation.Kind.choices,
@@ -153,7 +155,8 @@ def bulk_sync(request: HttpRequest) -> HttpResponse:
 def _bulk_targets(request: HttpRequest) -> tuple[list, list[tuple[str, str]]]:
     """Split the submitted `app=<instance>/<name>` values into permitted targets and refusals (audited)."""
     allowed, refused = [], []
-    for spec in dict.fromkeys(v.strip() for v in request.POST.getlist("app") if v.strip()):
+    # A NUL cannot reach PostgreSQL; the index holds one as `\u0000`, so that is what is looked up (and audited).
+    for spec in dict.fromkeys(storable(v.strip()) for v in request.POST.getlist("app") if v.strip()):
         instance_name, _, name = spec.partition("/")
         namespace, _, short = name.rpartition("/")
         rows = ApplicationSummary.objects.select_related("instance").filter(

@@ -175,8 +175,8 @@ def test_an_instance_registered_later_is_picked_up_and_a_disabled_one_is_no_long
 def test_malformed_applications_never_break_a_batch(db, make_sim, bad):
     server = make_sim(apps=2)
     instance = register(server)
-    written = summary.upsert(instance.pk, [bad, {"metadata": {"name": "fine"}}], seen_at="2026-01-01T00:00:00Z")
-    assert written == (1 if not bad["metadata"] else 2)
+    stored = summary.upsert(instance.pk, [bad, {"metadata": {"name": "fine"}}], seen_at="2026-01-01T00:00:00Z")
+    assert stored.count == (1 if not bad["metadata"] else 2) and stored.skipped == {}
     assert _row(instance, "fine")
 
 
