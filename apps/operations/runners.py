@@ -131,7 +131,10 @@ class Unreachable:
                 f"within {grace:g} s, so {what} could not be read. Argo CD may still have finished the operation: "
                 "see the application's history and events."
             )
-        update(self.op, message=f"Argo CD unreachable since {self.at} ({exc.detail}): {what} unknown, still checking.")
+        update(
+            self.op,
+            message=f"Argo CD ({name}) unreachable since {self.at} ({exc.detail}): {what} is unknown, still checking.",
+        )
 
 
 def _call(op: Operation, fn: Callable[[], Any]) -> Any:
@@ -142,6 +145,25 @@ def _call(op: Operation, fn: Callable[[], Any]) -> Any:
         raise _unavailable(op, exc) from exc
     except errors.ArgoCDError as exc:
         raise OperationFailed(exc.message) from exc
+
+
+def _first_read(op: Operation, client) -> dict:
+    """The app before anything is sent.
+
+    A first attempt has sent nothing yet, so an unreachable Argo CD fails it at once; a re-run (its worker
+    died) may have a sync of ours running there, so it keeps checking like `follow`.
+    """
+    if op.attempts <= 1:
+        return _call(op, lambda: _get_app(op, client))
+    outage = Unreachable(op)
+    while True:
+        try:
+            return _get_app(op, client)
+        except (errors.Unavailable, errors.BadResponse) as exc:
+            outage.still_checking(exc)
+            time.sleep(POLL_SECONDS)
+        except errors.ArgoCDError as exc:
+            raise OperationFailed(exc.message) from exc
 
 
 def _infos(op: Operation) -> list[dict[str, str]]:
@@ -371,7 +393,7 @@ def run_sync(op: Operation) -> None:
     appNamespace. The portal user, audit event and operation id go to Argo CD as the operation's infos."""
     p = op.params
     with _client(op) as client:
-        app = _call(op, lambda: _get_app(op, client))
+        app = _first_read(op, client)
         before, note = None, ""
         if not _ours_in(app, op):
             before = (app.get("status") or {}).get("operationState") or {}

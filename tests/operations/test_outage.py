@@ -97,6 +97,7 @@ def _card(client, op: Operation) -> str:
 # ---------------------------------------------------------------- 8: unreachable while following
 
 
+@pytest.mark.timeout(300)
 def test_a_sync_outlives_argocd_paused_longer_than_the_old_give_up_time_and_ends_as_argocd_reports(
     sim_process, worker, admin_user, admin_client, submit
 ):
@@ -120,7 +121,7 @@ def test_a_sync_outlives_argocd_paused_longer_than_the_old_give_up_time_and_ends
     wait_for(checking, timeout=40, interval=0.5, what="the card to say Argo CD is unreachable")
     card = _card(admin_client, op)
     assert 'data-state="running"' in card
-    assert "Argo CD unreachable since" in card and "still checking" in card
+    assert "Argo CD (paused) unreachable since" in card and "still checking" in card
     # Stay paused past the time the operation used to give up after; the scenario, not an assertion.
     time.sleep(max(0.0, OLD_GIVE_UP_SECONDS + 5 - (time.monotonic() - paused_at)))
     op.refresh_from_db()
@@ -230,3 +231,54 @@ def test_a_rollback_post_answered_502_runs_exactly_one_rollback(
     assert _argocd_record(sim.url, token, name) == (history_id + 1, started + 1)
     assert live_app(sim, name)["status"]["history"][-1]["revision"] == oldest["revision"]
     assert _audit_trail(op) == ["started", "succeeded"]
+
+
+# ---------------------------------------------------------------- the pieces, without a worker
+
+
+class _Flaky:
+    """A client whose first `failures` reads find Argo CD unreachable, then answer `app`."""
+
+    def __init__(self, failures: int, app: dict) -> None:
+        self.failures, self.app = failures, app
+
+    def get_application(self, name: str, **scope) -> dict:
+        from apps.argocd import errors
+
+        if self.failures:
+            self.failures -= 1
+            raise errors.Unavailable("no answer within 10s", instance="sim", method="GET", path="/x")
+        return self.app
+
+
+def test_a_rerun_whose_first_read_finds_argocd_unreachable_keeps_checking_instead_of_failing(monkeypatch):
+    from apps.operations import runners
+
+    monkeypatch.setattr(runners, "POLL_SECONDS", 0.01)
+    op = Operation.objects.create(kind="sync", state="running", attempts=2, target="a", instance_name="sim")
+    app = {"status": {"operationState": {"phase": "Running"}}}
+
+    assert runners._first_read(op, _Flaky(3, app)) == app
+    op.refresh_from_db()
+    assert "unreachable since" in op.message and "still checking" in op.message
+
+    first = Operation.objects.create(kind="sync", state="running", attempts=1, target="a", instance_name="sim")
+    with pytest.raises(runners.OperationFailed, match="sim is unavailable"):
+        runners._first_read(first, _Flaky(1, app))  # nothing was sent yet: fail at once
+
+
+def test_an_operation_ended_while_argocd_showed_it_running_does_not_end_with_running_or_still_checking():
+    from apps.operations.services import finish
+
+    op = Operation.objects.create(
+        kind="sync", state="running", attempts=1, target="a", argocd_phase="Running",
+        message="Argo CD unreachable since 10:00:00 UTC (no answer): the result unknown, still checking.",
+    )  # fmt: skip
+
+    assert finish(op, Operation.State.FAILED, error="Gave up: still running after 3900 s.")
+
+    op.refresh_from_db()
+    assert op.argocd_phase == "Unknown"
+    assert op.message == "Ended without Argo CD's result (last seen: Running)."
+    event = AuditEvent.objects.get(operation_id=op.pk, outcome="failed")
+    assert event.request["argocd_phase"] == "Unknown"
