@@ -217,6 +217,9 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Seconds an operation keeps checking an unreachable Argo CD ("result unknown, still checking") before it
+# ends as "result unknown"; stays well below CELERY_TASK_TIME_LIMIT.
+OPERATION_UNREACHABLE_GRACE = float(os.environ.get("OPERATION_UNREACHABLE_GRACE", 300))
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,7 +24,8 @@ from apps.argocd import errors
 from .models import Operation
 
 POLL_SECONDS = 0.5
-UNAVAILABLE_GRACE_SECONDS = 10.0  # Argo CD unreachable this long in a row ⇒ the operation fails
+LOST_ANSWER_CHECK_SECONDS = 3.0  # after a lost answer, reads show no sign of the request this long ⇒ send it again
+SEND_ATTEMPTS = 3  # requests that start something, at most, when their answers are lost
 NOT_SHOWN_SECONDS = 20.0  # an accepted sync that Argo CD's reads never show ⇒ the operation fails
 POLL_READ_TIMEOUT = 10.0  # below the reaper's staleness threshold, so a hung call never looks like a dead worker
 FINAL_PHASES = ("Succeeded", "Failed", "Error")
@@ -96,6 +98,45 @@ def _unavailable(op: Operation, exc: errors.ArgoCDError) -> OperationFailed:
     return OperationFailed(f"{op.instance_name} is unavailable: {exc.detail}")
 
 
+def unreachable_grace() -> float:
+    return float(getattr(settings, "OPERATION_UNREACHABLE_GRACE", 300))
+
+
+class Unreachable:
+    """Argo CD not answering, in a row, while an operation's result is pending.
+
+    Unreachable means "result unknown, still checking": Argo CD goes on without us, so the operation keeps
+    checking until OPERATION_UNREACHABLE_GRACE seconds have passed without an answer, and only then ends,
+    saying that its result is unknown (never that Argo CD is still running it).
+    """
+
+    def __init__(self, op: Operation) -> None:
+        self.op = op
+        self.since: float | None = None
+        self.at = ""
+
+    def answered(self) -> None:
+        self.since = None
+
+    def still_checking(self, exc: errors.ArgoCDError, what: str = "the result") -> None:
+        """Show the outage on the operation, or raise OperationFailed once it has lasted longer than the grace."""
+        if self.since is None:
+            self.since, self.at = time.monotonic(), f"{timezone.now():%H:%M:%S} UTC"
+        grace = unreachable_grace()
+        name = self.op.instance_name
+        if time.monotonic() - self.since > grace:
+            update(self.op, argocd_phase="Unknown", message=f"Stopped checking: {name} unreachable since {self.at}.")
+            raise OperationFailed(
+                f"Result unknown: {name} has been unreachable since {self.at} ({exc.detail}) and did not answer "
+                f"within {grace:g} s, so {what} could not be read. Argo CD may still have finished the operation: "
+                "see the application's history and events."
+            )
+        update(
+            self.op,
+            message=f"Argo CD ({name}) unreachable since {self.at} ({exc.detail}): {what} is unknown, still checking.",
+        )
+
+
 def _call(op: Operation, fn: Callable[[], Any]) -> Any:
     """One request that starts something; Argo CD's refusal becomes the operation's error."""
     try:
@@ -104,6 +145,25 @@ def _call(op: Operation, fn: Callable[[], Any]) -> Any:
         raise _unavailable(op, exc) from exc
     except errors.ArgoCDError as exc:
         raise OperationFailed(exc.message) from exc
+
+
+def _first_read(op: Operation, client) -> dict:
+    """The app before anything is sent.
+
+    A first attempt has sent nothing yet, so an unreachable Argo CD fails it at once; a re-run (its worker
+    died) may have a sync of ours running there, so it keeps checking like `follow`.
+    """
+    if op.attempts <= 1:
+        return _call(op, lambda: _get_app(op, client))
+    outage = Unreachable(op)
+    while True:
+        try:
+            return _get_app(op, client)
+        except (errors.Unavailable, errors.BadResponse) as exc:
+            outage.still_checking(exc)
+            time.sleep(POLL_SECONDS)
+        except errors.ArgoCDError as exc:
+            raise OperationFailed(exc.message) from exc
 
 
 def _infos(op: Operation) -> list[dict[str, str]]:
@@ -146,28 +206,25 @@ def follow(op: Operation, client, *, total: int | None = None, mine: bool = Fals
     """Poll the application until Argo CD's operation is over; returns the final `operationState`.
 
     "In progress" is `.operation` being set (not the phase: a failed attempt with retries left keeps
-    phase Running). Unreachable for UNAVAILABLE_GRACE_SECONDS in a row fails the operation.
+    phase Running). Unreachable is "result unknown, still checking" (see `Unreachable`).
 
     `mine`: the operation carries our infos, so another one (an auto-sync, somebody's sync started right
     after ours) is never reported as ours. `before` is the operationState from before our request: Argo CD
     answers reads from a cache that may lag a moment behind, so seeing it again means "not shown yet".
     """
-    down_since: float | None = None
+    outage = Unreachable(op)
     since = time.monotonic()
     started_at = ""
     while True:
         try:
             app = _get_app(op, client)
         except (errors.Unavailable, errors.BadResponse) as exc:
-            down_since = down_since or time.monotonic()
-            if time.monotonic() - down_since > UNAVAILABLE_GRACE_SECONDS:
-                raise _unavailable(op, exc) from exc
-            update(op, message=f"{op.instance_name} is not answering ({exc.detail}); still trying")
+            outage.still_checking(exc)
             time.sleep(POLL_SECONDS)
             continue
         except errors.ArgoCDError as exc:
             raise OperationFailed(exc.message) from exc
-        down_since = None
+        outage.answered()
         state = (app.get("status") or {}).get("operationState") or {}
         if mine and not _ours_in(app, op) and (app.get("operation") or state != (before or {})):
             return _replaced(op, app, started_at)
@@ -217,7 +274,90 @@ def _replaced(op: Operation, app: dict, started_at: str) -> dict:
     )
 
 
-def _conclude(op: Operation, state: dict) -> None:
+def _send(op: Operation, client, request: Callable[[], Any], started: Callable[[dict], bool], what: str) -> str:
+    """Send a request that starts an Argo CD operation; when its answer is lost, send it again only if not started.
+
+    A 502 from an ingress, a timeout or a cut connection may mean the request never reached Argo CD, or that
+    it did and only the answer was lost. So the app is read back: `started(app)` says whether it shows the
+    operation; only if it does not is the request sent again (at most SEND_ATTEMPTS in all). Argo CD's
+    refusal of the first request propagates; after a lost answer, "another operation is already in progress"
+    may be our own earlier request, so it is checked the same way. Returns a note for the result, "" when
+    the first answer came back.
+    """
+    lost: errors.ArgoCDError | None = None
+    for _ in range(SEND_ATTEMPTS):
+        try:
+            request()
+            if lost is None:
+                return ""
+            return f"A {what} request got no answer ({lost.detail}) and Argo CD had not started it: sent again."
+        except errors.FailedPrecondition as exc:
+            if lost is None:
+                raise
+            if _started_after_lost_answer(op, client, started, lost, what):
+                break
+            raise OperationFailed(exc.message) from exc
+        except (errors.Unavailable, errors.BadResponse) as exc:
+            lost = exc
+        if _started_after_lost_answer(op, client, started, lost, what):
+            break
+    else:
+        raise OperationFailed(
+            f"The {what} request got no answer {SEND_ATTEMPTS} times (last: {lost.detail}) and Argo CD shows no "
+            f"{what} from it: nothing was started."
+        )
+    return f"The {what} request got no answer ({lost.detail}); Argo CD had started it, so it was not sent again."
+
+
+def _started_after_lost_answer(
+    op: Operation, client, started: Callable[[dict], bool], lost: errors.ArgoCDError, what: str
+) -> bool:
+    """Read the app back until it shows the operation (True) or LOST_ANSWER_CHECK_SECONDS of answers do not.
+
+    Argo CD's reads may lag a moment behind a write, hence a short while of reads rather than one.
+    """
+    outage = Unreachable(op)
+    checking_since: float | None = None
+    while True:
+        try:
+            app = _get_app(op, client)
+        except (errors.Unavailable, errors.BadResponse) as exc:
+            outage.still_checking(exc, what=f"whether the {what} started")
+            time.sleep(POLL_SECONDS)
+            continue
+        except errors.ArgoCDError as exc:
+            raise OperationFailed(exc.message) from exc
+        outage.answered()
+        if started(app):
+            return True
+        checking_since = checking_since or time.monotonic()
+        if time.monotonic() - checking_since >= LOST_ANSWER_CHECK_SECONDS:
+            return False
+        update(op, message=f"The {what} request got no answer ({lost.detail}); checking whether Argo CD started it.")
+        time.sleep(POLL_SECONDS)
+
+
+def _rollback_started(before_app: dict, history_id: int) -> Callable[[dict], bool]:
+    """Whether an app shows a rollback to `history_id` started since `before_app` was read.
+
+    A rollback request carries no infos, so this is the best Argo CD tells: a new operation (or operation
+    state) since, deploying that history entry's revision.
+    """
+    status = before_app.get("status") or {}
+    before = status.get("operationState") or {}
+    entry = next((h for h in status.get("history") or [] if h.get("id") == history_id), {})
+
+    def started(app: dict) -> bool:
+        state = (app.get("status") or {}).get("operationState") or {}
+        if not app.get("operation") and state == before:
+            return False
+        sync = ((app.get("operation") or state.get("operation") or {}).get("sync")) or {}
+        return not entry.get("revision") or sync.get("revision") == entry.get("revision")
+
+    return started
+
+
+def _conclude(op: Operation, state: dict, note: str = "") -> None:
     """Record Argo CD's final answer; a failed phase fails the operation with Argo CD's own message."""
     sync_result = state.get("syncResult") or {}
     result = {
@@ -227,6 +367,8 @@ def _conclude(op: Operation, state: dict) -> None:
         "startedAt": state.get("startedAt", ""),
         "finishedAt": state.get("finishedAt", ""),
     }
+    if note:
+        result["note"] = note
     update(op, result=result, argocd_phase=result["phase"], message=result["message"])
     if result["phase"] == "Succeeded":
         return
@@ -251,15 +393,15 @@ def run_sync(op: Operation) -> None:
     appNamespace. The portal user, audit event and operation id go to Argo CD as the operation's infos."""
     p = op.params
     with _client(op) as client:
-        app = _call(op, lambda: _get_app(op, client))
-        before = None
+        app = _first_read(op, client)
+        before, note = None, ""
         if not _ours_in(app, op):
             before = (app.get("status") or {}).get("operationState") or {}
-            strategy = _sync_strategy(p)
+            strategy, infos = _sync_strategy(p), _infos(op)
             update(op, message="starting sync", argocd_phase="")
-            _call(
-                op,
-                lambda: client.sync_application(
+
+            def request() -> Any:
+                return client.sync_application(
                     op.target,
                     revision=p.get("revision") or None,
                     prune=bool(p.get("prune")),
@@ -268,13 +410,15 @@ def run_sync(op: Operation) -> None:
                     resources=p.get("resources") or None,
                     sync_options=p.get("syncOptions") or None,
                     retry=p.get("retryStrategy") or None,
-                    infos=_infos(op),
+                    infos=infos,
                     **_scope(op),
-                ),
-            )
+                )
+
+            # The sync carries our infos, so reading the app back tells whether a lost answer's request started.
+            note = _call(op, lambda: _send(op, client, request, lambda a: _ours_in(a, op), "sync"))
         else:
             update(op, message="re-attached to the running Argo CD operation")
-        _conclude(op, follow(op, client, mine=True, before=before))
+        _conclude(op, follow(op, client, mine=True, before=before), note)
 
 
 @runner(Operation.Kind.ROLLBACK)
@@ -287,13 +431,18 @@ def run_rollback(op: Operation) -> None:
         raise OperationFailed(f"A rollback needs the number of a history entry, not {p.get('id')!r}.") from None
     with _client(op) as client:
         # Rollback takes no infos, so a re-run knows its request went through only from our own mark.
-        before = None
+        before, note = None, ""
         if not op.result.get("submitted"):
-            before = (_call(op, lambda: _get_app(op, client)).get("status") or {}).get("operationState") or {}
-            try:
-                client.rollback_application(
+            app = _call(op, lambda: _get_app(op, client))
+            before = (app.get("status") or {}).get("operationState") or {}
+
+            def request() -> Any:
+                return client.rollback_application(
                     op.target, history_id, dry_run=bool(p.get("dryRun")), prune=bool(p.get("prune")), **_scope(op)
                 )
+
+            try:
+                note = _send(op, client, request, _rollback_started(app, history_id), "rollback")
             except errors.FailedPrecondition as exc:
                 if op.attempts <= 1:  # a re-run may find its own rollback still going: follow it then
                     raise OperationFailed(exc.message) from exc
@@ -301,8 +450,8 @@ def run_rollback(op: Operation) -> None:
                 raise _unavailable(op, exc) from exc
             except errors.ArgoCDError as exc:
                 raise OperationFailed(exc.message) from exc
-            update(op, result={"submitted": True}, message=f"rolling back to history id {history_id}")
-        _conclude(op, follow(op, client, before=before))
+            update(op, result={"submitted": True, "note": note}, message=f"rolling back to history id {history_id}")
+        _conclude(op, follow(op, client, before=before), note or op.result.get("note", ""))
 
 
 @runner(Operation.Kind.TERMINATE)

@@ -21,6 +21,7 @@ from apps.instances.models import Instance
 from .models import Operation
 
 DEFAULT_BULK_LIMIT = 10  # children of one bulk sync running at once against one instance
+LIVE_PHASES = ("Pending", "Running", "Terminating")  # Argo CD phases of an operation not over yet
 SYNC_PARAM_KEYS = ("revision", "prune", "dryRun", "strategy", "force", "resources", "syncOptions", "retryStrategy")
 
 
@@ -148,6 +149,10 @@ def finish(op: Operation, state: str, *, error: str = "", message: str | None = 
         values["progress"] = 100
     if message is not None:
         values["message"] = message
+    if state != Operation.State.SUCCEEDED and "argocd_phase" not in fields and op.argocd_phase in LIVE_PHASES:
+        # Ending without Argo CD's end: its last seen phase, or a "still checking" message, would contradict the badge.
+        values["argocd_phase"] = "Unknown"
+        values.setdefault("message", f"Ended without Argo CD's result (last seen: {op.argocd_phase}).")
     with transaction.atomic():
         changed = Operation.objects.filter(pk=op.pk, state=Operation.State.RUNNING, attempts=op.attempts).update(
             **values

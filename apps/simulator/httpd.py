@@ -37,6 +37,26 @@ class Faults:
     fail_rate: float = 0.0
     garbage: bool = False
     sync_seconds: float = 1.0
+    # An ingress losing answers: the next `bad_gateway_times` POSTs whose path ends with `bad_gateway_path` get
+    # nginx's 502 page, either instead of being handled or after it (the change is made, only the answer is lost).
+    bad_gateway_path: str = ""
+    bad_gateway_times: int = 0
+    bad_gateway_after: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def lose_answers(self, path_suffix: str, times: int = 1, *, after: bool = False) -> None:
+        with self._lock:
+            self.bad_gateway_path, self.bad_gateway_times, self.bad_gateway_after = path_suffix, times, after
+
+    def take_bad_gateway(self, method: str, path: str) -> str:
+        """ "before" or "after" when this request's answer is to be a 502, else ""."""
+        with self._lock:
+            if method != "POST" or self.bad_gateway_times <= 0 or not self.bad_gateway_path:
+                return ""
+            if not path.endswith(self.bad_gateway_path):
+                return ""
+            self.bad_gateway_times -= 1
+            return "after" if self.bad_gateway_after else "before"
 
 
 @dataclass
@@ -287,6 +307,10 @@ class SimHandler(BaseHTTPRequestHandler):
             self._text(415, "Invalid content type")
             return
         parts = urlsplit(self.path)
+        lose = faults.take_bad_gateway(method, parts.path)
+        if lose == "before":
+            self._send(502, GARBAGE_HTML, "text/html")
+            return
         route, params, known = app.router.match(method if method != "HEAD" else "GET", parts.path)
         if route is None:
             if known:
@@ -318,6 +342,9 @@ class SimHandler(BaseHTTPRequestHandler):
             err = ApiError(2, f"simulator internal error: {exc!r}")
             self._send(500, err.body(), "application/json")
             raise
+        if lose == "after":
+            self._send(502, GARBAGE_HTML, "text/html")
+            return
         self._write_result(req, result)
 
     def _write_result(self, req: Request, result: Any) -> None:
