@@ -44,6 +44,8 @@ def record(
     """
     if user is None and request is not None:
         user = getattr(request, "user", None)
+    if outcome == Outcome.DENIED and request is not None:
+        request.refusal_audited = True  # RefusalAuditMiddleware then does not record the same refusal again
     authenticated = user is not None and getattr(user, "is_authenticated", False)
     named = user.get_username() if authenticated else (actor or getattr(user, "username", "") or "anonymous")
     actor = named[:150]

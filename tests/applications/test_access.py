@@ -189,3 +189,17 @@ def test_a_probe_of_a_kind_on_an_unknown_instance_is_audited(client, bob, instan
     assert client.get("/kinds/projects/no-such-instance/default/").status_code == 404
     event = AuditEvent.objects.get(actor="bob", outcome="denied")
     assert (event.instance, event.kind, event.name) == ("no-such-instance", "project", "default")
+
+
+def test_every_other_refusal_and_probe_is_audited_once(client, alice, bob, grant, instance):
+    grant(alice, ["view"], project="payments")
+    client.force_login(alice)
+    assert client.get("/audit/999999999/").status_code == 404  # a guessed event id
+    assert client.get("/instances/new/").status_code == 403  # a page for platform admins
+    assert client.post(u("sync", instance, "payments-api-dev"), {"nonce": "a" * 32}).status_code == 403
+    events = AuditEvent.objects.filter(actor="alice", outcome="denied").order_by("id")
+    assert [(e.name, e.error) for e in events] == [
+        ("/audit/999999999/", "answered 404: not found, or not visible"),
+        ("/instances/new/", "answered 403: refused"),
+        ("payments-api-dev", "not granted"),  # recorded by require() with what it knows, and only there
+    ]
