@@ -26,6 +26,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -61,17 +62,15 @@ def ensure_database() -> None:
 
 
 def start_sims(count: int, apps: int, port: int) -> tuple[subprocess.Popen, list[tuple[str, str, str]]]:
+    keys = Path(tempfile.mkdtemp()) / "keys.json"
     cmd = [sys.executable, "manage.py", "runsim", "--port", str(port), "--instances", str(count)]
-    cmd += ["--apps", str(apps), "--projects", "10"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    sims = []
-    pattern = re.compile(r"^(\S+) (http://\S+)\s+\(portal API key: (\S+)\)")
-    while len(sims) < count:
-        line = proc.stdout.readline()
-        if not line:
-            sys.exit(f"runsim exited: {proc.wait()}")
-        if m := pattern.match(line.strip()):
-            sims.append((m[1], m[2], m[3]))
+    cmd += ["--apps", str(apps), "--projects", "10", "--bootstrap-key-file", str(keys), "--bootstrap-key-ttl", "86400"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, text=True)
+    while not keys.exists():
+        if proc.poll() is not None:
+            sys.exit(f"runsim exited: {proc.returncode}")
+        time.sleep(0.2)
+    sims = [(name, k["url"], k["token"]) for name, k in json.loads(keys.read_text()).items()]
     return proc, sims
 
 

@@ -7,6 +7,7 @@ page for the next POST, sent either instead of handling it or after the change w
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -41,18 +42,17 @@ def sim_process():
     """A `manage.py runsim` process of its own; yields (process, url, portal token). Resumed and ended after."""
     port = _free_port()
     log = tempfile.NamedTemporaryFile(prefix="runsim-", suffix=".log", delete=False)  # noqa: SIM115
+    keys = Path(log.name).with_suffix(".keys.json")
     proc = subprocess.Popen(
         [sys.executable, str(MANAGE), "runsim", "--port", str(port), "--apps", "6", "--projects", "2",
-         "--seed", "7", "--sync-seconds", "6"],
+         "--seed", "7", "--sync-seconds", "6", "--bootstrap-key-file", str(keys)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
 
     def token() -> str:
-        text = Path(log.name).read_text(errors="replace")
         if proc.poll() is not None:
-            raise AssertionError(f"runsim exited with {proc.returncode}: {text[-2000:]}")
-        marker = "(portal API key: "
-        return text.split(marker, 1)[1].split(")", 1)[0] if marker in text else ""
+            raise AssertionError(f"runsim exited with {proc.returncode}: {Path(log.name).read_text()[-2000:]}")
+        return next(iter(json.loads(keys.read_text()).values()))["token"] if keys.exists() else ""
 
     yield proc, f"http://127.0.0.1:{port}", wait_for(token, timeout=60, what="runsim to start")
     if proc.poll() is None:
@@ -64,6 +64,7 @@ def sim_process():
             proc.kill()
     log.close()
     os.unlink(log.name)
+    keys.unlink(missing_ok=True)
 
 
 def _plain_app(url: str, token: str) -> tuple[str, str]:
