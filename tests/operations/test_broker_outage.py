@@ -170,12 +170,15 @@ def test_a_queued_operation_says_it_waits_for_a_worker_until_one_takes_it(
 
 
 def test_every_page_answers_while_redis_is_down_and_says_what_is_unavailable(
-    on_private_redis, make_sim, register, admin_client, client, alice
+    on_private_redis, make_sim, register, sim_app, admin_client, client, alice
 ):
-    register(make_sim(apps=6))
+    sim = make_sim(apps=6)
+    instance = register(sim)
+    app_name, _project = sim_app(sim)
     on_private_redis.stop()
 
-    pages = ["/", "/applications/", "/applications/?q=api", "/operations/", "/audit/", "/instances/", "/kinds/"]
+    pages = ["/", "/applications/", "/applications/?q=api", "/operations/", "/audit/", "/instances/", "/kinds/",
+             "/kinds/projects/", "/teams/", reverse("applications:detail", args=[instance.name, app_name])]  # fmt: skip
     for page in pages:
         response = admin_client.get(page)
         assert response.status_code == 200, page
