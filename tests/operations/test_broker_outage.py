@@ -61,6 +61,12 @@ class PrivateRedis:
         wait_for(answers, timeout=10, what="the private redis-server to answer")
         client.close()
 
+    def flush(self) -> None:
+        import redis
+
+        with redis.Redis(port=self.port) as client:
+            client.flushall()
+
     def stop(self) -> None:
         if self.running():
             self.proc.terminate()
@@ -81,8 +87,11 @@ def on_private_redis(private_redis, settings):
     """The web side (cache, broker, readiness) and the Celery app in this process use the private Redis."""
     from portal.celery import app
 
+    # Read first: the app loads its configuration from the Django settings lazily, and they change below.
+    saved = app.conf.broker_url
     if not private_redis.running():
         private_redis.start()
+    private_redis.flush()  # no message or heartbeat of an earlier test
     url = private_redis.url
     settings.REDIS_URL = url
     settings.CELERY_BROKER_URL = url
@@ -90,14 +99,19 @@ def on_private_redis(private_redis, settings):
         "default": {**settings.CACHES["default"], "BACKEND": "django_redis.cache.RedisCache", "LOCATION": url}
     }
     settings.WORKER_HEARTBEAT_SECONDS = HEARTBEAT
-    saved = (app.conf.broker_url, app.conf.result_backend)
-    app.conf.update(broker_url=url, result_backend=url)
-    app.close()  # drop pooled connections to the shared Redis
+    app.conf.update(broker_url=url)
+    drop_pooled_connections(app)
     status.forget()
     yield private_redis
-    app.conf.update(broker_url=saved[0], result_backend=saved[1])
-    app.close()
+    app.conf.update(broker_url=saved)
+    drop_pooled_connections(app)
     status.forget()
+
+
+def drop_pooled_connections(app) -> None:
+    """The app's connection and producer pools were made for the previous broker URL: the next use makes new ones."""
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def worker_env(redis) -> dict:
@@ -111,7 +125,7 @@ def answers_ping(index: int) -> bool:
     try:
         replies = app.control.ping(timeout=0.5) or []
     except Exception:  # this process's pooled connection died with the old redis-server: take a new one
-        app.close()
+        drop_pooled_connections(app)
         return False
     return any(name.startswith(prefix) for reply in replies for name in reply)
 
