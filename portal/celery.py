@@ -19,3 +19,6 @@ app.conf.beat_schedule = {
     "check-instances": {"task": "apps.instances.tasks.check_instances", "schedule": 60.0},
     "rotate-expiring-instance-tokens": {"task": "kinds.rotate_expiring_instance_tokens", "schedule": 3600.0},
 }
+
+# Each consuming worker refreshes a heartbeat key, so /readyz and queued operations can tell that none is.
+app.steps["consumer"].add("apps.operations.workers:Heartbeat")

@@ -24,7 +24,7 @@ from apps.audit.service import Change, Outcome, begin, record
 from apps.core.argocd_pages import argocd_errors, error_text
 from apps.core.diff import diff_lines
 from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
-from apps.operations.services import idempotency_key, new_nonce
+from apps.operations.services import BROKER_DOWN, idempotency_key, new_nonce
 
 from . import services
 from .forms import CreateForm, CreateYamlForm, DeleteForm, EditForm, PatchForm, ResourceForm, RollbackForm, SyncForm
@@ -55,7 +55,9 @@ def _answer(
     """
     if request.htmx:
         if op is not None:
-            data = {"op": op, "nonce_id": nonce_id, "nonce": new_nonce()}
+            # Still waiting for the queue: keep the form's nonce, so sending it again is the same operation.
+            waiting = op.message == BROKER_DOWN
+            data = {"op": op, "nonce_id": "" if waiting else nonce_id, "nonce": new_nonce()}
             # The page's live part reads the app at once: it polls faster while the operation is on.
             return trigger_client_event(render(request, "applications/operation.html", data), "app-changed")
         return render(request, "errors/argocd.html#message", {"message": error})

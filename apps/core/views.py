@@ -48,10 +48,17 @@ def _check_broker() -> None:
         conn.ensure_connection(max_retries=0, timeout=2)
 
 
+def _check_workers() -> None:
+    from apps.operations import workers
+
+    if not workers.consuming():
+        raise RuntimeError(f"no Celery worker is consuming (no heartbeat in the last {workers.ttl():.0f} s)")
+
+
 @login_not_required
 @never_cache
 def readyz(request: HttpRequest) -> HttpResponse:
-    checks = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
+    checks = {"database": _check_database, "cache": _check_cache, "broker": _check_broker, "workers": _check_workers}
     failed = {}
     for name, check in checks.items():
         try:

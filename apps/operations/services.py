@@ -7,6 +7,7 @@ so every operation gets exactly one final audit event.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -20,15 +21,41 @@ from apps.instances.models import Instance
 
 from .models import Operation
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_BULK_LIMIT = 10  # children of one bulk sync running at once against one instance
 LIVE_PHASES = ("Pending", "Running", "Terminating")  # Argo CD phases of an operation not over yet
 SYNC_PARAM_KEYS = ("revision", "prune", "dryRun", "strategy", "force", "resources", "syncOptions", "retryStrategy")
 
 
-def _enqueue(op_id: int) -> None:
+BROKER_DOWN = (
+    "Queued: the task queue (Redis) is unreachable, so no worker has it yet. It is saved and runs when the queue "
+    "is back (the reaper sends it); submitting again does not start a second one."
+)
+
+
+def _enqueue(op: Operation) -> bool:
+    """Send the committed operation to the workers; with the broker away, say so on the row instead of failing.
+
+    The row and its audit event are committed already, and the reaper re-sends queued rows nobody took, so
+    the operation will run: answering an error here would tell the user nothing happened, and they would retry.
+    """
     from .tasks import run_operation
 
-    run_operation.delay(op_id)
+    try:
+        run_operation.delay(op.pk)
+    except Exception as exc:  # kombu's OperationalError, redis errors, a refused socket: the broker is away
+        logger.warning("operation %s: not sent to the workers (%s); the reaper sends it later", op.pk, exc)
+        Operation.objects.filter(pk=op.pk, state=Operation.State.QUEUED).update(message=BROKER_DOWN)
+        op.message = BROKER_DOWN
+        return False
+    return True
+
+
+def _resend(op: Operation) -> None:
+    if _enqueue(op):  # sent this time (a duplicate message is harmless: the claim is conditional)
+        Operation.objects.filter(pk=op.pk, state=Operation.State.QUEUED, message=BROKER_DOWN).update(message="")
+        op.message = ""
 
 
 def start_operation(
@@ -53,6 +80,8 @@ def start_operation(
     if idempotency_key:
         existing = Operation.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
+            if existing.state == Operation.State.QUEUED and existing.message == BROKER_DOWN and enqueue:
+                _resend(existing)  # the same submit again: one operation, sent once more in case the queue is back
             return existing
     user = getattr(request, "user", None) if request is not None else None
     if user is not None and not user.is_authenticated:
@@ -83,7 +112,7 @@ def start_operation(
                 operation_id=op.pk,
             )
             if enqueue:
-                transaction.on_commit(lambda: _enqueue(op.pk))
+                transaction.on_commit(lambda: _enqueue(op))
     except IntegrityError:
         # Two submits raced past the lookup above: the unique key let exactly one through.
         existing = Operation.objects.filter(idempotency_key=idempotency_key).first() if idempotency_key else None

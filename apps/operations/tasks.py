@@ -122,7 +122,8 @@ def dispatch(op_id: int) -> None:
     the next sibling to finish; after RESEND_SECONDS it lapses anyway, in case the message was lost.
     """
     try:
-        first = cache.add(_dispatch_key(op_id), 1, timeout=runners.RESEND_SECONDS)
+        # None, not False, is what the fail-soft cache answers when Redis is away: send rather than hold back.
+        first = cache.add(_dispatch_key(op_id), 1, timeout=runners.RESEND_SECONDS) is not False
     except Exception:  # a cache outage must not hold the children back
         first = True
     if first:

@@ -17,10 +17,13 @@ def test_health_is_public_and_alive(client):
 
 
 @pytest.mark.django_db
-def test_ready_when_database_cache_and_broker_answer(client):
+def test_ready_when_database_cache_and_broker_answer_and_a_worker_consumes(client):
+    from apps.operations import workers
+
+    workers.beat("celery@test")  # what a consuming worker's heartbeat step writes
     response = client.get("/readyz")
     assert response.status_code == 200, response.content
-    assert response.json()["checks"] == ["broker", "cache", "database"]
+    assert response.json()["checks"] == ["broker", "cache", "database", "workers"]
 
 
 @pytest.mark.django_db

@@ -91,6 +91,41 @@ def register_simulators(opts: dict, key_file: Path, admin_password: str, member_
     )
 
 
+RESTART_BACKOFF_MAX = 30.0
+
+
+def supervise(
+    procs: list[subprocess.Popen],
+    commands: dict[int, tuple[str, ...]],
+    say,
+    *,
+    rounds: int | None = None,
+    poll: float = 0.5,
+) -> None:
+    """Restart any child that exits, like a restart policy would: a worker that gave up on a broker outage,
+    an indexer that crashed. One that keeps exiting is restarted less and less often (up to every 30 s)."""
+    backoff = {i: 0.5 for i in commands}
+    due: dict[int, float] = {}
+    started = {i: time.monotonic() for i in commands}
+    while rounds is None or rounds > 0:
+        if rounds is not None:
+            rounds -= 1
+        now = time.monotonic()
+        for i, proc in enumerate(procs):
+            if proc.poll() is None or i not in commands:
+                continue
+            if i not in due:
+                lived = now - started[i]
+                backoff[i] = 0.5 if lived > 60 else min(backoff[i] * 2, RESTART_BACKOFF_MAX)
+                due[i] = now + backoff[i]
+                say(f"{' '.join(commands[i][1:4])} exited with {proc.returncode}; restarting in {backoff[i]:.0f} s\n")
+            elif now >= due[i]:
+                del due[i]
+                procs[i] = subprocess.Popen(commands[i], start_new_session=True)
+                started[i] = now
+        time.sleep(poll)
+
+
 class Command(BaseCommand):
     help = "Run the whole portal locally with simulated Argo CD instances (development only)."
 
@@ -107,9 +142,12 @@ class Command(BaseCommand):
             raise CommandError("demo is for development only; it refuses to run with DEBUG=0")
         python = sys.executable
         procs: list[subprocess.Popen] = []
+        commands: dict[int, tuple[str, ...]] = {}  # index in procs -> the command that started it
 
-        def spawn(*cmd: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        def spawn(*cmd: str, env: dict[str, str] | None = None, supervised: bool = True) -> subprocess.Popen:
             proc = subprocess.Popen(cmd, start_new_session=True, env=env)
+            if supervised:
+                commands[len(procs)] = cmd
             procs.append(proc)
             return proc
 
@@ -129,7 +167,8 @@ class Command(BaseCommand):
         try:
             key_file = Path(settings.VAR_DIR) / "demo-bootstrap-keys.json"
             key_file.unlink(missing_ok=True)
-            spawn(*simulator_command(python, opts, key_file), env=simulator_env())
+            # The simulators stand for Argo CD, which the portal does not run: they are not restarted.
+            spawn(*simulator_command(python, opts, key_file), env=simulator_env(), supervised=False)
             people = register_simulators(
                 opts, key_file, admin_password=secrets.token_urlsafe(12), member_password=secrets.token_urlsafe(12)
             )
@@ -145,9 +184,7 @@ class Command(BaseCommand):
             for username, password, what in people:
                 self.stdout.write(f"  log in as {username!r} with password {password!r}  ({what})")
             self.stdout.write("Press Ctrl-C to stop everything.\n")
-            while all(proc.poll() is None for proc in procs):
-                time.sleep(0.5)
-            raise CommandError("a demo process exited; stopping the rest")
+            supervise(procs, commands, self.stderr.write)
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")
         finally:
