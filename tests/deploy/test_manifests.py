@@ -43,7 +43,10 @@ def kustomize_version() -> tuple[int, ...]:
 def rendered(path: str) -> tuple[tuple[dict, ...], str]:
     """The objects `kubectl kustomize deploy/<path>` prints, and what it wrote to stderr."""
     if kustomize_version() < (4, 0):
-        pytest.skip(f"kubectl's built-in kustomize {kustomize_version()} predates `resources:` dirs and `patches:`")
+        pytest.skip(
+            f"kubectl at {kubectl} bundles kustomize {kustomize_version()}, older than v4: it cannot render "
+            "`resources:` directories and `patches:`"
+        )
     done = subprocess.run([kubectl, "kustomize", str(DEPLOY / path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return tuple(doc for doc in yaml.safe_load_all(done.stdout) if doc), done.stderr
@@ -133,6 +136,12 @@ def test_every_container_has_resources_and_a_locked_down_security_context(overla
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
         # gunicorn, celery and tempfile need a writable /tmp beside the read-only image
         assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}, name
+
+
+def test_pods_run_as_the_user_the_image_creates():
+    uid = re.search(r"useradd [^&]*--uid (\d+)", (ROOT / "Dockerfile").read_text())
+    assert uid, "the Dockerfile creates its user without a fixed UID"
+    assert {spec["securityContext"]["runAsUser"] for _, spec in pod_specs("production")} == {int(uid.group(1))}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
