@@ -6,7 +6,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN DEBUG=0 SECRET_KEY=build-only FIELD_ENCRYPTION_KEY=YnVpbGQtb25seS1rZXktMzItYnl0ZXMtbG9uZy0xMjM= \
     python manage.py collectstatic --noinput
-RUN useradd --create-home portal && mkdir -p /app/var && chown -R portal /app/var
+RUN useradd --create-home --uid 1000 portal && mkdir -p /app/var && chown -R portal /app/var
 USER portal
 EXPOSE 8000
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "portal.wsgi"]
