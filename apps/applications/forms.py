@@ -51,7 +51,7 @@ def parse_document(text: str, fmt: str = "yaml") -> Any:
     try:
         return documents.parse(text, fmt)
     except documents.DocumentError as exc:
-        raise forms.ValidationError(str(exc)) from exc
+        raise forms.ValidationError(str(exc), code=documents.REFUSED if exc.refused else "invalid") from exc
 
 
 class RetryFields(forms.Form):

@@ -30,7 +30,32 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 
 class DocumentError(ValueError):
-    """The document cannot be accepted; `str(exc)` is a message for the person who typed it."""
+    """The document cannot be accepted; `str(exc)` is a message for the person who typed it.
+
+    `refused` is true when a bound refused it (size, depth, aliases) rather than a mistake in its syntax: such a
+    document is as likely a probe as a slip, so the views audit it.
+    """
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+# The ValidationError code of a refusal, so a view can tell it from a syntax error among a form's errors.
+REFUSED = "document_refused"
+
+
+class Refusal(str):
+    """A refusal's message where messages travel as plain strings (the kinds' YAML form)."""
+
+
+def refusal(form: Any) -> str:
+    """The message of a document a bound refused among a bound form's errors, or ""."""
+    for errors in form.errors.as_data().values():
+        for error in errors:
+            if error.code == REFUSED:
+                return error.messages[0]
+    return ""
 
 
 def _limit(name: str, default: int) -> int:
@@ -49,12 +74,15 @@ def _check_size(text: str) -> None:
     if size > limit:
         raise DocumentError(
             f"The document is {size:,} bytes; the portal accepts at most {limit:,}. "
-            "Keep large content (such as Helm values) in the repository instead."
+            "Keep large content (such as Helm values) in the repository instead.",
+            refused=True,
         )
 
 
 def _too_deep(limit: int, where: str) -> DocumentError:
-    return DocumentError(f"The document nests deeper than {limit} levels{where}; an Argo CD object is never that deep.")
+    return DocumentError(
+        f"The document nests deeper than {limit} levels{where}; an Argo CD object is never that deep.", refused=True
+    )
 
 
 # A JSON string (escapes included) or a bracket; anything else cannot change the nesting depth.
@@ -122,7 +150,8 @@ class _BoundedLoader(yaml.SafeLoader):
         if self.aliases > self.max_aliases:
             raise DocumentError(
                 f"The YAML uses more than {self.max_aliases} aliases (*name){self._where(event)}; "
-                "write the repeated values out instead."
+                "write the repeated values out instead.",
+                refused=True,
             )
         node = super().compose_node(parent, index)  # an undefined alias raises ComposerError here
         size, height = self.measures.get(id(node), (1, 1))
@@ -130,7 +159,8 @@ class _BoundedLoader(yaml.SafeLoader):
         if self.alias_nodes > self.max_alias_nodes:
             raise DocumentError(
                 f"The YAML's aliases (*name) expand to more than {self.max_alias_nodes:,} values"
-                f"{self._where(event)}; write the repeated values out instead."
+                f"{self._where(event)}; write the repeated values out instead.",
+                refused=True,
             )
         if self.depth + height > self.max_depth:
             raise _too_deep(self.max_depth, self._where(event))

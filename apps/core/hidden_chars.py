@@ -75,9 +75,9 @@ def _note(found: set[str]) -> str:
     )
 
 
-def reveal_text(text: str) -> str:
-    """Plain text (already escaped for HTML) with every hidden character shown as a marked span."""
-    return _pattern().sub(lambda m: _marked(m.group()), text)
+def reveal_plain(text: str) -> str:
+    """Text with every hidden character spelled out as ⟪U+XXXX⟫, for text a page inserts itself (log lines)."""
+    return _pattern().sub(lambda m: _plain(m.group()), text)
 
 
 class _Revealer(HTMLParser):

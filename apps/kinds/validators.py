@@ -90,7 +90,7 @@ def load_yaml_object(text: str) -> tuple[dict[str, Any] | None, str]:
     try:
         obj = documents.parse(text or "")
     except documents.DocumentError as exc:
-        return None, str(exc)
+        return None, documents.Refusal(exc) if exc.refused else str(exc)
     if not isinstance(obj, dict):
         return None, "The YAML must be a mapping with metadata and spec."
     if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import re
 import uuid
 
@@ -129,3 +130,19 @@ def test_hidden_characters_are_treated_by_where_they_stand():
     assert f'<textarea name=y>k: v{RLO}</textarea><small class="hidden-char-note"' in out
     assert f"<!-- {RLO} --><p>plain</p>" in out
     assert reveal_html("<p>nothing hidden</p>") == "<p>nothing hidden</p>"
+
+
+def test_followed_log_lines_spell_hidden_characters_out():
+    """The live log view appends lines as text in the browser, past the post-processor: they come spelled out."""
+    from apps.applications.views import _sse
+
+    class Upstream(list):
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    stream = Upstream([{"content": f"user={SPOOF}", "podName": "web-1"}])
+    frames = list(_sse(stream, Upstream()))
+    data = json.loads(frames[1].removeprefix("data: "))
+    assert data == {"content": "user=pay⟪U+202E⟫nimda⟪U+200B⟫", "pod": "web-1"} and stream.closed

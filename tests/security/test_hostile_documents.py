@@ -15,12 +15,19 @@ import pytest
 import yaml
 
 from apps.argocd import ArgoCDClient, errors
+from apps.audit.models import AuditEvent
 from apps.core import documents
 from apps.instances.models import Instance
 from apps.simulator.httpd import SimHandler
 
 pytestmark = pytest.mark.django_db
 DEEP = 100_000
+
+
+def refusals(action: str, kind: str) -> list[tuple[str, str]]:
+    """(kind, name) of the failed `action` events whose error is the refusal's message."""
+    events = AuditEvent.objects.filter(action=action, outcome="failed", error__contains=MESSAGES[kind])
+    return list(events.values_list("kind", "name"))
 
 
 def alias_bomb(head: str) -> str:
@@ -126,6 +133,7 @@ def test_the_application_edit_form_refuses_hostile_json(admin_client, instance, 
     r = admin_client.post(url, {"format": "json", "document": hostile(kind, app, "json"), "preview": ""})
     assert r.status_code == 200 and MESSAGES[kind] in r.content.decode()
     assert argocd.get_application(app)["spec"] == before["spec"] and writes == []
+    assert refusals("edit", kind) == [("application", app)]
 
 
 @pytest.mark.parametrize("patch_type", ["json", "merge"])
@@ -146,6 +154,8 @@ def test_the_patch_form_refuses_a_hostile_document(admin_client, instance, argoc
     after = argocd.get_application(app)
     assert after["metadata"] == before["metadata"] and after["spec"] == before["spec"]
     assert writes == []
+    # A refusal is audited as a probe; a document that is simply not JSON is a mistake and is not.
+    assert refusals("edit", kind) == ([] if kind == "bomb" else [("application", app)])
 
 
 @pytest.mark.parametrize(("kind", "htmx"), CASES)
@@ -157,7 +167,7 @@ def test_the_create_form_refuses_a_hostile_document(admin_client, instance, argo
     assert r.status_code == 422 and MESSAGES[kind] in r.content.decode()
     with pytest.raises((errors.NotFound, errors.PermissionDenied)):
         argocd.get_application(name)
-    assert writes == []
+    assert writes == [] and refusals("create", kind) == [("application", "")]
 
 
 @pytest.mark.parametrize(("kind", "htmx"), CASES)
@@ -175,6 +185,7 @@ def test_a_kinds_yaml_form_refuses_a_hostile_document(admin_client, instance, ar
     with pytest.raises((errors.NotFound, errors.PermissionDenied)):
         argocd.get_project(created)
     assert writes == []
+    assert refusals("edit", kind) == [("project", project)] * 2 and refusals("create", kind) == [("project", "")]
 
 
 def test_documents_within_the_bounds_still_parse_with_their_aliases():
