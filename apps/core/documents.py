@@ -189,6 +189,24 @@ def _reason(exc: ValueError) -> str:
     return str(exc).split(";")[0]
 
 
+# Everything parsed here is sent to Argo CD as JSON, so YAML's extra types are not made: a date stays the text it
+# was (as kubectl reads it), and binary values and sets, which JSON cannot carry, are refused with a message.
+_BoundedLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_BoundedLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+
+def _not_json(loader: _BoundedLoader, node: Node) -> None:
+    kind = node.tag.rsplit(":", 1)[-1]
+    raise yaml.constructor.ConstructorError(None, None, f"{kind} values cannot be sent to Argo CD", node.start_mark)
+
+
+for _tag in ("binary", "set"):
+    _BoundedLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _not_json)
+
+
 def parse_yaml(text: str) -> Any:
     _check_size(text)
     loader = _BoundedLoader(text)

@@ -212,9 +212,23 @@ def test_documents_within_the_bounds_still_parse_with_their_aliases():
             "more than 100 aliases",
         ),
         ("n: " + "1" * 5000, "yaml", "Invalid YAML: Exceeds the limit (4300 digits)"),
+        ("a: !!binary aGVsbG8=", "yaml", "binary values cannot be sent to Argo CD"),
+        ("a: !!set {x, y}", "yaml", "set values cannot be sent to Argo CD"),
         ("1" * 5000, "json", "Invalid JSON: Exceeds the limit (4300 digits)"),
     ],
 )
 def test_the_parser_refuses_depth_aliases_and_overlong_numbers_with_a_message(text, fmt, message):
     with pytest.raises(documents.DocumentError, match=re.escape(message)):
         documents.parse(text, fmt)
+
+
+def test_a_date_in_yaml_stays_the_text_it_was_and_is_saved(admin_client, instance, argocd, app):
+    """JSON has no dates: read as text (as kubectl does), an unquoted date is saved instead of failing the page."""
+    url = f"/applications/{instance.name}/{app}/edit/"
+    doc = yaml.safe_load(admin_client.get(url).context["edit_form"].initial["document"])
+    doc["metadata"]["annotations"] = {"released": "DATE"}
+    text = yaml.safe_dump(doc).replace("'DATE'", "2024-01-31").replace("DATE", "2024-01-31")
+    assert "released: 2024-01-31\n" in text
+    r = admin_client.post(url, {"format": "yaml", "document": text, "apply": ""})
+    assert r.status_code == 302
+    assert argocd.get_application(app)["metadata"]["annotations"]["released"] == "2024-01-31"
