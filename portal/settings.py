@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "apps.core.hidden_chars.RevealHiddenCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -296,3 +297,10 @@ AUDIT_CHECKPOINT_SECONDS = int(os.environ.get("AUDIT_CHECKPOINT_SECONDS", 60))
 PORTAL_TOKEN_LIFETIME_DAYS = int(os.environ.get("PORTAL_TOKEN_LIFETIME_DAYS", 90))
 PORTAL_TOKEN_ROTATE_WITHIN_DAYS = int(os.environ.get("PORTAL_TOKEN_ROTATE_WITHIN_DAYS", 14))
 ARGOCD_TIMEOUT = (float(os.environ.get("ARGOCD_CONNECT_TIMEOUT", 3)), float(os.environ.get("ARGOCD_READ_TIMEOUT", 30)))
+
+# Bounds on every YAML/JSON document a person submits (apps/core/documents.py): size in bytes, nesting depth,
+# YAML alias uses and the values those aliases add once expanded.
+DOCUMENT_MAX_BYTES = int(os.environ.get("DOCUMENT_MAX_BYTES", 1 << 20))
+DOCUMENT_MAX_DEPTH = int(os.environ.get("DOCUMENT_MAX_DEPTH", 100))
+YAML_MAX_ALIASES = int(os.environ.get("YAML_MAX_ALIASES", 100))
+YAML_MAX_ALIAS_NODES = int(os.environ.get("YAML_MAX_ALIAS_NODES", 10_000))

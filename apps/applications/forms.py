@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-import yaml
 from django import forms
 
+from apps.core import documents
 from apps.operations.services import new_nonce
 
 from .services import PRUNE_POLICIES, SYNC_OPTIONS, parse_resource_key
@@ -48,19 +47,11 @@ def parse_lines(text: str) -> list[str]:
 
 
 def parse_document(text: str, fmt: str = "yaml") -> Any:
-    """YAML or JSON text into data; errors name the line (and column) so people can find them."""
-    if fmt == "json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"Invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    """YAML or JSON text into data (bounded, see apps.core.documents); errors name the line and column."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise forms.ValidationError(f"Invalid YAML{where}: {problem}") from exc
+        return documents.parse(text, fmt)
+    except documents.DocumentError as exc:
+        raise forms.ValidationError(str(exc), code=documents.REFUSED if exc.refused else "invalid") from exc
 
 
 class RetryFields(forms.Form):

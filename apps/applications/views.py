@@ -21,8 +21,10 @@ from apps.access.guards import get_instance, require
 from apps.access.rules import can_somewhere, instances_visible
 from apps.argocd.errors import ArgoCDError
 from apps.audit.service import Change, Outcome, begin, record
+from apps.core import documents
 from apps.core.argocd_pages import argocd_errors, error_text
 from apps.core.diff import diff_lines
+from apps.core.hidden_chars import reveal_plain
 from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
 from apps.operations.services import BROKER_DOWN, idempotency_key, new_nonce
 
@@ -284,6 +286,7 @@ def edit(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         patch_form = PatchForm(request.POST)
         if patch_form.is_valid() and _apply_patch(request, ctx, patch_form, current):
             return redirect(_detail_url(ctx))
+        _audit_refusal(request, ctx, patch_form)
     elif request.method == "POST":
         edit_form = EditForm(request.POST)
         if edit_form.is_valid():
@@ -291,9 +294,17 @@ def edit(request: HttpRequest, instance: str, name: str) -> HttpResponse:
             data["diff"] = diff_lines(dump(current).splitlines(), dump(editable(new)).splitlines(), "current", "new")
             if "apply" in request.POST and _apply_edit(request, ctx, edit_form, current, new):
                 return redirect(_detail_url(ctx))
+        _audit_refusal(request, ctx, edit_form)
     data.update(edit_form=edit_form, patch_form=patch_form)
     template = "applications/edit.html#forms" if request.htmx else "applications/edit.html"
     return render(request, template, data)
+
+
+def _audit_refusal(request: HttpRequest, ctx: AppContext, form: Any) -> None:
+    """A document refused for its size, depth or aliases is as likely a probe as a slip: it is audited."""
+    message = documents.refusal(form)
+    if message:
+        record(request, action="edit", outcome=Outcome.FAILED, error=message, **_target(ctx))
 
 
 def _project_guard(request: HttpRequest, ctx: AppContext, new_project: Any) -> None:
@@ -408,6 +419,10 @@ def create(request: HttpRequest) -> HttpResponse:
             created = _create(request, instance, client, app, active)
             if created:
                 return redirect(reverse("applications:detail", args=[instance.name, created]))
+        refused = documents.refusal(active) if request.method == "POST" else ""
+        if refused:  # a document refused for its size, depth or aliases is as likely a probe as a slip
+            audit = {"instance": instance.name, "kind": "application", "error": refused}
+            record(request, action="create", outcome=Outcome.FAILED, **audit)
     data = {"instance": instance, "instances": visible, "form": form, "yaml_form": yaml_form, "yaml_mode": yaml_mode}
     return render(request, "applications/create.html", data, status=200 if request.method == "GET" else 422)
 
@@ -480,7 +495,9 @@ def _sse(stream: Any, client: Any):
     try:
         yield ": connected\n\n"
         for entry in stream:
-            yield f"data: {json.dumps({'content': entry.get('content', ''), 'pod': entry.get('podName', '')})}\n\n"
+            # The page appends these as text, past the response post-processor: hidden characters are spelled out here.
+            line = {"content": reveal_plain(entry.get("content", "")), "pod": reveal_plain(entry.get("podName", ""))}
+            yield f"data: {json.dumps(line)}\n\n"
             if time.monotonic() - started > LOG_FOLLOW_MAX_SECONDS:
                 reason = "stopped following after 10 minutes"
                 break

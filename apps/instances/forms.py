@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
+
+from apps.core import documents
 
 from .models import Instance, name_validator, validate_instance_url
 
@@ -18,8 +18,8 @@ def parse_labels(text: str) -> dict[str, str]:
         return {}
     if text.startswith("{"):
         try:
-            data = json.loads(text)
-        except ValueError as exc:
+            data = documents.parse(text, "json")
+        except documents.DocumentError as exc:
             raise forms.ValidationError(f"Labels are not valid JSON: {exc}") from None
         if not isinstance(data, dict) or not all(isinstance(v, str | int | float | bool) for v in data.values()):
             raise forms.ValidationError('JSON labels must be an object of plain values, e.g. {"env": "prod"}.')

@@ -8,7 +8,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
+from apps.core import documents
 
 SSH_KEY_TYPES = {
     "ssh-rsa",
@@ -88,11 +88,9 @@ def http_url(value: Any) -> str:
 def load_yaml_object(text: str) -> tuple[dict[str, Any] | None, str]:
     """Parse YAML (or JSON) into a mapping with metadata.name: (obj, "") or (None, the reason)."""
     try:
-        obj = yaml.safe_load(text or "")
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return None, f"The YAML does not parse{where}: {getattr(exc, 'problem', None) or exc}."
+        obj = documents.parse(text or "")
+    except documents.DocumentError as exc:
+        return None, documents.Refusal(exc) if exc.refused else str(exc)
     if not isinstance(obj, dict):
         return None, "The YAML must be a mapping with metadata and spec."
     if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):

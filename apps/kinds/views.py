@@ -17,6 +17,8 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 
 from apps.access.guards import get_instance
 from apps.access.rules import can
+from apps.audit.service import Outcome, record
+from apps.core import documents
 from apps.core.argocd_pages import argocd_errors
 
 from . import extras, services
@@ -139,6 +141,14 @@ def form(request: HttpRequest, kind: str, instance: str, key: str | None = None)
     context: dict[str, Any] = {"kind": k, "instance": inst, "key": key, "form": f, "mode": mode, "text": text}
     if request.method == "POST":
         body, changed, error = _body(k, f, text, obj, key)
+        if isinstance(error, documents.Refusal):  # as likely a probe as a slip: audited
+            where = {
+                "instance": inst.name,
+                "kind": k.audit_kind,
+                "project": project if editing else "",
+                "name": key or "",
+            }
+            record(request, action="edit" if editing else "create", outcome=Outcome.FAILED, error=str(error), **where)
         if not error and k.validate:
             error = k.validate(body)
         if not error:

@@ -117,6 +117,7 @@ def test_an_instance_that_does_not_answer_is_refused_with_a_clear_message(admin_
         ({"url": "https://argocd.example.com:99999"}, "Enter a valid URL"),
         ({"labels": "env"}, "Line 1 is not key=value"),
         ({"labels": "{not json"}, "Labels are not valid JSON"),
+        ({"labels": '{"a": ' * 100_000 + "1" + "}" * 100_000}, "nests deeper than 100 levels"),
         ({"ca_bundle": "hello"}, "BEGIN CERTIFICATE"),
     ],
 )

@@ -61,7 +61,7 @@ def test_create_and_edit_an_applicationset_with_audit(admin_client, argo, sim, u
 
 def test_bad_yaml_and_argocd_refusals_are_shown_and_change_nothing(admin_client, argo, sim, unique):
     r = admin_client.post("/kinds/applicationsets/sim-k/new/", {"yaml": "metadata: {name: x\nspec:"})
-    assert r.status_code == 400 and "does not parse" in r.content.decode()
+    assert r.status_code == 400 and "Invalid YAML at line" in r.content.decode()
     name = f"as-{unique}"
     r = admin_client.post("/kinds/applicationsets/sim-k/new/", {"yaml": appset_yaml(name, project="no-such-project")})
     assert r.status_code == 400 and "does not exist" in r.content.decode()

@@ -57,7 +57,7 @@ def test_invalid_yaml_gets_a_clear_message_and_creates_nothing(admin_client, arg
         "/kinds/projects/sim-k/new/?mode=yaml", {"yaml": f"metadata:\n  name: x{unique}\nspec: [oops"}
     )
     body = r.content.decode()
-    assert r.status_code == 400 and "The YAML does not parse at line" in body
+    assert r.status_code == 400 and "Invalid YAML at line" in body
     assert f"x{unique}" not in sim.state.projects
     no_name = admin_client.post("/kinds/projects/sim-k/new/?mode=yaml", {"yaml": "spec: {}"})
     assert "metadata.name is required" in no_name.content.decode()
