@@ -39,7 +39,9 @@ def database_from_url(url: str) -> dict:
             "PASSWORD": parsed.password or "",
             "HOST": parsed.hostname or "",
             "PORT": str(parsed.port or ""),
-            "CONN_MAX_AGE": 60,
+            # 0 under ASGI (portal/asgi.py sets it): each request runs on a thread of its own there, so a kept
+            # connection would never be reused, only left open until garbage collection.
+            "CONN_MAX_AGE": int(os.environ.get("DB_CONN_MAX_AGE", 60)),
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
         }
@@ -245,3 +247,6 @@ LOGGING = {
 PORTAL_TOKEN_LIFETIME_DAYS = int(os.environ.get("PORTAL_TOKEN_LIFETIME_DAYS", 90))
 PORTAL_TOKEN_ROTATE_WITHIN_DAYS = int(os.environ.get("PORTAL_TOKEN_ROTATE_WITHIN_DAYS", 14))
 ARGOCD_TIMEOUT = (float(os.environ.get("ARGOCD_CONNECT_TIMEOUT", 3)), float(os.environ.get("ARGOCD_READ_TIMEOUT", 30)))
+
+# Live streams (log follow) one person may hold open at once, counted across every web process in the cache.
+STREAMS_PER_USER = int(os.environ.get("STREAMS_PER_USER", 4))

@@ -12,9 +12,10 @@ Read in this order: ``client.py`` (one method per endpoint), ``_http.py`` (auth,
 from __future__ import annotations
 
 from . import errors
+from ._aio import AsyncStream
 from ._http import ItemList, Stream
 from .client import ArgoCDClient
 from .errors import ArgoCDError
 from .fanout import Outcome, fan_out
 
-__all__ = ["ArgoCDClient", "ArgoCDError", "ItemList", "Outcome", "Stream", "errors", "fan_out"]
+__all__ = ["ArgoCDClient", "ArgoCDError", "AsyncStream", "ItemList", "Outcome", "Stream", "errors", "fan_out"]
