@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from apps.argocd import ArgoCDError, AsyncStream
@@ -31,16 +32,16 @@ LOG_FOLLOW_IDLE_SECONDS = 60
 
 
 @require_GET
-async def log_stream(request: HttpRequest, instance: str, name: str) -> HttpResponse:
+async def log_stream(request: HttpRequest, instance: str, name: str) -> HttpResponseBase:
     """Server-sent events fed by Argo CD's follow=true log stream; ends when the browser goes away."""
     opened = await sync_to_async(_open)(request, instance=instance, name=name)
-    if isinstance(opened, HttpResponse):
+    if isinstance(opened, HttpResponseBase):  # an error page, or the refusal of a stream over the cap
         return opened
     return _event_stream(_follow(*opened))
 
 
 @argocd_errors
-def _open(request: HttpRequest, *, instance: str, name: str) -> HttpResponse | tuple[AsyncStream, streams.Slot]:
+def _open(request: HttpRequest, *, instance: str, name: str) -> HttpResponseBase | tuple[AsyncStream, streams.Slot]:
     ctx = load(request, instance, name, "logs")
     pod = request.GET.get("pod", "")
     node = next((p for p in services.pods_of(ctx.client, ctx) if p.get("name") == pod), None)
