@@ -7,6 +7,7 @@ The server is docker-compose.yml's `web` command, bound to a free loopback port,
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import socket
@@ -159,6 +160,12 @@ def test_open_log_streams_leave_health_and_pages_answering_and_are_capped_per_pe
         event = AuditEvent.objects.get(action="logs", outcome="denied")
         assert (event.actor, event.name) == ("alice", APP)
         assert "over the limit" in event.error
+
+        # The audit export streams from its cursor under ASGI too (no buffering of the whole export first).
+        export = requests.get(web + reverse("audit:export_jsonl"), cookies=cookies["alice"], timeout=10)
+        assert export.status_code == 200
+        rows = [json.loads(line) for line in export.text.splitlines()]
+        assert {"action": "logs", "outcome": "denied"}.items() <= rows[0].items()
 
         # The streams are still flowing while all this happened.
         assert all(len(s.frames(1)) >= 1 for s in open_streams)
