@@ -185,3 +185,36 @@ def test_open_log_streams_leave_health_and_pages_answering_and_are_capped_per_pe
     finally:
         for stream in open_streams:
             stream.close()
+
+
+@pytest.mark.browser
+def test_a_browser_follows_logs_live_and_is_told_when_over_the_cap(web, instance, argocd, grant, alice, bob):
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("headless Chromium is not installed at /usr/bin/chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    pod = next(n for n in argocd.get_resource_tree(APP)["nodes"] if n["kind"] == "Pod")["name"]
+    for person in (alice, bob):
+        grant(person, ["view", "logs"], project="payments")
+        cache.delete_many([f"streams:logs:{person.pk}:{i}" for i in range(CAP + 1)])
+    cookies = {person.username: session_of(person) for person in (alice, bob)}
+    held = [follow(web, cookies["alice"], pod)[0] for _ in range(CAP)]  # alice is at her cap elsewhere
+    tab = web + reverse("applications:detail", args=["sim-test", APP]) + f"?tab=logs&pod={pod}&tail=1&follow=1"
+    try:
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+            try:
+                # The simulator's log lines all read `… msg="handled request" …`.
+                for person, expected in (("bob", "handled request"), ("alice", f"already following {CAP} log streams")):
+                    context = chromium.new_context()
+                    context.add_cookies([{"name": k, "value": v, "url": web} for k, v in cookies[person].items()])
+                    page = context.new_page()
+                    page.goto(tab)
+                    # Bob sees lines arrive; alice sees why none will.
+                    expect(page.locator("#logs-live")).to_contain_text(expected, timeout=20_000)
+                    context.close()
+            finally:
+                chromium.close()
+    finally:
+        for stream in held:
+            stream.close()
