@@ -6,6 +6,7 @@
         apps = c.list_applications(projects=["team-a"])
 
 Read in this order: ``client.py`` (one method per endpoint), ``_http.py`` (auth, timeouts, retries, streams),
+``_aio.py`` (the same streams read on an asyncio event loop, for async views),
 ``errors.py`` (typed errors), ``fanout.py`` (many instances in parallel).
 """
 
