@@ -149,14 +149,20 @@ class Streams:
         cookies = self.cookies[index // PER_USER]
         try:
             async with self.client.stream("GET", self.base + self.path, cookies=cookies) as response:
+                if response.status_code != 200:
+                    self.ended.append(f"HTTP {response.status_code}: {(await response.aread())[:200]!r}")
+                    return
+                ending = False
                 async for line in response.aiter_lines():
+                    if ending:  # the data line of an `end` event: why the stream ended
+                        self.ended.append(line)
+                        break
                     if line.startswith("data:"):
                         self.lines += 1
                         if not started.is_set():
                             self.live += 1
                             started.set()
-                    elif line.startswith("event: end"):
-                        self.ended.append(line)
+                    ending = line.startswith("event: end")
         except Exception as exc:  # noqa: BLE001 - reported, not fatal to the bench
             self.ended.append(repr(exc))
         finally:
@@ -262,7 +268,8 @@ def main() -> None:
                 flush=True,
             )
         if streams.ended:
-            print(f"{len(streams.ended)} streams ended early; first: {streams.ended[0]}")
+            reasons = {reason: streams.ended.count(reason) for reason in streams.ended}
+            print(f"{len(streams.ended)} streams ended early: {reasons}")
     finally:
         if web is not None:
             web.send_signal(signal.SIGINT)  # quick shutdown: a graceful one would wait for the open streams

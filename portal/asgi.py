@@ -10,7 +10,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-# Each request's sync code runs on a new thread under ASGI, and Django keeps database connections per thread:
-# a connection kept for reuse would never be reused, only left open. Close it when the request ends.
-os.environ.setdefault("DB_CONN_MAX_AGE", "0")
+# Under ASGI each request's sync code runs on a thread of its own and nothing bounds how many run at once, while
+# Django keeps a database connection per thread. A pool bounds PostgreSQL connections per process (a burst waits
+# for one instead of failing with "too many clients") and lets requests reuse them.
+os.environ.setdefault("DB_POOL_SIZE", "10")
 application = get_asgi_application()

@@ -28,6 +28,10 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+# PostgreSQL connections one process keeps in a pool and never exceeds (0: no pool, one connection per thread).
+DB_POOL_SIZE = int(os.environ.get("DB_POOL_SIZE", 0))
+
+
 def database_from_url(url: str) -> dict:
     parsed = urlparse(url)
     if parsed.scheme in {"postgres", "postgresql"}:
@@ -39,11 +43,12 @@ def database_from_url(url: str) -> dict:
             "PASSWORD": parsed.password or "",
             "HOST": parsed.hostname or "",
             "PORT": str(parsed.port or ""),
-            # 0 under ASGI (portal/asgi.py sets it): each request runs on a thread of its own there, so a kept
-            # connection would never be reused, only left open until garbage collection.
-            "CONN_MAX_AGE": int(os.environ.get("DB_CONN_MAX_AGE", 60)),
+            # With a pool (the web server over ASGI, see portal/asgi.py) a closed connection goes back to it.
+            "CONN_MAX_AGE": 0 if DB_POOL_SIZE else 60,
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": options,
+            "OPTIONS": {**options, "pool": {"min_size": 1, "max_size": DB_POOL_SIZE, "timeout": 30}}
+            if DB_POOL_SIZE
+            else options,
         }
     if parsed.scheme == "sqlite":
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": parsed.path or ":memory:"}
