@@ -9,4 +9,5 @@ RUN DEBUG=0 SECRET_KEY=build-only FIELD_ENCRYPTION_KEY=YnVpbGQtb25seS1rZXktMzItY
 RUN useradd --create-home --uid 1000 portal && mkdir -p /app/var && chown -R portal /app/var
 USER portal
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "portal.wsgi"]
+# uvicorn workers: log follow streams wait on each worker's event loop instead of holding request threads.
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "uvicorn_worker.UvicornWorker", "portal.asgi:application"]

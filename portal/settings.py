@@ -28,6 +28,10 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+# PostgreSQL connections one process keeps in a pool and never exceeds (0: no pool, one connection per thread).
+DB_POOL_SIZE = int(os.environ.get("DB_POOL_SIZE", 0))
+
+
 def database_from_url(url: str) -> dict:
     parsed = urlparse(url)
     if parsed.scheme in {"postgres", "postgresql"}:
@@ -39,9 +43,12 @@ def database_from_url(url: str) -> dict:
             "PASSWORD": parsed.password or "",
             "HOST": parsed.hostname or "",
             "PORT": str(parsed.port or ""),
-            "CONN_MAX_AGE": 60,
+            # With a pool (the web server over ASGI, see portal/asgi.py) a closed connection goes back to it.
+            "CONN_MAX_AGE": 0 if DB_POOL_SIZE else 60,
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": options,
+            "OPTIONS": {**options, "pool": {"min_size": 1, "max_size": DB_POOL_SIZE, "timeout": 30}}
+            if DB_POOL_SIZE
+            else options,
         }
     if parsed.scheme == "sqlite":
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": parsed.path or ":memory:"}
@@ -304,3 +311,5 @@ DOCUMENT_MAX_BYTES = int(os.environ.get("DOCUMENT_MAX_BYTES", 1 << 20))
 DOCUMENT_MAX_DEPTH = int(os.environ.get("DOCUMENT_MAX_DEPTH", 100))
 YAML_MAX_ALIASES = int(os.environ.get("YAML_MAX_ALIASES", 100))
 YAML_MAX_ALIAS_NODES = int(os.environ.get("YAML_MAX_ALIAS_NODES", 10_000))
+# Live streams (log follow) one person may hold open at once, counted across every web process in the cache.
+STREAMS_PER_USER = int(os.environ.get("STREAMS_PER_USER", 4))

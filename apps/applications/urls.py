@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import follow, views
 
 app_name = "applications"
 
@@ -15,5 +15,5 @@ urlpatterns = [
     path("applications/<str:instance>/<str:name>/resource/", views.resource, name="resource"),
     path("applications/<str:instance>/<str:name>/edit/", views.edit, name="edit"),
     path("applications/<str:instance>/<str:name>/delete/", views.delete, name="delete"),
-    path("applications/<str:instance>/<str:name>/logs/stream/", views.log_stream, name="log_stream"),
+    path("applications/<str:instance>/<str:name>/logs/stream/", follow.log_stream, name="log_stream"),
 ]

@@ -6,12 +6,11 @@ Each view opens with `load()` (instance, live app, permission) and lets `argocd_
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import yaml
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,15 +23,12 @@ from apps.audit.service import Change, Outcome, begin, record
 from apps.core import documents
 from apps.core.argocd_pages import argocd_errors, error_text
 from apps.core.diff import diff_lines
-from apps.core.hidden_chars import reveal_plain
 from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
 from apps.operations.services import BROKER_DOWN, idempotency_key, new_nonce
 
 from . import services
 from .forms import CreateForm, CreateYamlForm, DeleteForm, EditForm, PatchForm, ResourceForm, RollbackForm, SyncForm
 from .services import TABS, AppContext, load
-
-LOG_FOLLOW_MAX_SECONDS = 600
 
 
 def _detail_url(ctx: AppContext, tab: str = "") -> str:
@@ -456,54 +452,3 @@ def _yaml_template(projects: list[str]) -> str:
         },
     }
     return dump(example)
-
-
-@require_GET
-@argocd_errors
-def log_stream(request: HttpRequest, instance: str, name: str) -> HttpResponse:
-    """Server-sent events fed by Argo CD's follow=true log stream; ends when the browser goes away."""
-    ctx = load(request, instance, name, "logs")
-    pod = request.GET.get("pod", "")
-    pods = services.pods_of(ctx.client, ctx)
-    node = next((p for p in pods if p.get("name") == pod), None)
-    if node is None:
-        return HttpResponse("Pick one of the application's pods.", status=400, content_type="text/plain")
-    stream = ctx.client.application_logs(
-        ctx.name,
-        pod_name=pod,
-        kind="Pod",  # same as podName in Argo CD; the simulator only honours this form
-        resource_name=pod,
-        namespace=node.get("namespace"),
-        container=request.GET.get("container") or None,
-        tail_lines=services.clamp_int(request.GET.get("tail"), 100, 1, 5000),
-        follow=True,
-        read_timeout=60,
-        **ctx.scope,
-    )
-    ctx.client.keep_open = True  # the generator below owns it now
-    response = StreamingHttpResponse(_sse(stream, ctx.client), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # let nginx pass each event through at once
-    return response
-
-
-def _sse(stream: Any, client: Any):
-    """Frames for EventSource. A closed browser connection makes the server close this generator (GeneratorExit
-    at a yield), and the finally closes the upstream Argo CD stream with it."""
-    started = time.monotonic()
-    reason = "the log stream ended"
-    try:
-        yield ": connected\n\n"
-        for entry in stream:
-            # The page appends these as text, past the response post-processor: hidden characters are spelled out here.
-            line = {"content": reveal_plain(entry.get("content", "")), "pod": reveal_plain(entry.get("podName", ""))}
-            yield f"data: {json.dumps(line)}\n\n"
-            if time.monotonic() - started > LOG_FOLLOW_MAX_SECONDS:
-                reason = "stopped following after 10 minutes"
-                break
-    except ArgoCDError as exc:
-        reason = error_text(exc)
-    finally:
-        stream.close()
-        client.close()
-    yield f"event: end\ndata: {json.dumps(reason)}\n\n"

@@ -421,6 +421,26 @@ def _socket_of(resp: requests.Response) -> socket.socket | None:
     return sock if isinstance(sock, socket.socket) else None
 
 
+def decode_frame(line: bytes, ctx: dict[str, Any], scrub: Callable[[str], str]) -> dict | None:
+    """The ``result`` object of one stream line; None for a blank or comment line. An error line raises."""
+    if line.startswith(b"data:"):  # SSE framing, should a proxy force it
+        line = line[5:]
+    if not line.strip() or line.startswith(b":"):
+        return None
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        raise errors.BadResponse("stream line is not valid JSON (truncated or from a proxy)", **ctx) from None
+    if isinstance(doc, dict) and "error" in doc and "result" not in doc:
+        err = errors.from_response(200, line, "application/json", **ctx)
+        err.detail = scrub(err.detail)
+        raise err
+    result = doc.get("result") if isinstance(doc, dict) else None
+    if not isinstance(result, dict):
+        raise errors.BadResponse("stream line has no result object", **ctx)
+    return result
+
+
 def _frames(
     resp: requests.Response,
     ctx: dict[str, Any],
@@ -430,21 +450,9 @@ def _frames(
 ) -> Iterator[dict]:
     try:
         for line in _lines(resp, ctx, closed):
-            if line.startswith(b"data:"):  # SSE framing, should a proxy force it
-                line = line[5:]
-            if not line.strip() or line.startswith(b":"):
+            result = decode_frame(line, ctx, scrub)
+            if result is None:
                 continue
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                raise errors.BadResponse("stream line is not valid JSON (truncated or from a proxy)", **ctx) from None
-            if isinstance(doc, dict) and "error" in doc and "result" not in doc:
-                err = errors.from_response(200, line, "application/json", **ctx)
-                err.detail = scrub(err.detail)
-                raise err
-            result = doc.get("result") if isinstance(doc, dict) else None
-            if not isinstance(result, dict):
-                raise errors.BadResponse("stream line has no result object", **ctx)
             if stop_on_last and result.get("last"):
                 # Argo CD's final entry is a sentinel with empty content; callers want real lines only.
                 if result.get("content"):

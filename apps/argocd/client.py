@@ -38,6 +38,7 @@ Applications
   get_resource_tree           GET    /api/v1/applications/{name}/resource-tree
   get_managed_resources       GET    /api/v1/applications/{name}/managed-resources
   application_logs            GET    /api/v1/applications/{name}/logs       (stream)
+  application_logs_async      GET    /api/v1/applications/{name}/logs       (stream, read on the event loop)
   list_application_events     GET    /api/v1/applications/{name}/events
   get_revision_metadata       GET    /api/v1/applications/{name}/revisions/{revision}/metadata
   get_resource                GET    /api/v1/applications/{name}/resource
@@ -110,11 +111,48 @@ from urllib.parse import urlsplit
 import requests
 
 from . import errors
+from ._aio import AsyncStream
 from ._http import ItemList, Stream, Transport, as_list, seg
 
 __all__ = ["ArgoCDClient"]
 
 JSON = dict[str, Any]
+
+
+def _log_params(
+    *,
+    pod_name: str | None,
+    container: str | None,
+    namespace: str | None,
+    tail_lines: int | None,
+    since_seconds: int | None,
+    follow: bool,
+    filter: str | None,
+    previous: bool | None,
+    kind: str | None,
+    group: str | None,
+    resource_name: str | None,
+    until_time: str | None,
+    app_namespace: str | None,
+    project: str | None,
+    **_: Any,
+) -> dict[str, Any]:
+    return {
+        "podName": pod_name,
+        "container": container,
+        "namespace": namespace,
+        "tailLines": tail_lines,
+        "sinceSeconds": since_seconds,
+        "follow": follow or None,
+        "filter": filter,
+        "previous": previous,
+        "kind": kind,
+        "group": group,
+        "resourceName": resource_name,
+        "untilTime": until_time,
+        "appNamespace": app_namespace,
+        "project": project,
+    }
 
 
 def _resource_params(
@@ -484,24 +522,38 @@ class ArgoCDClient:
         Iteration ends at the server's ``last: true`` sentinel (not yielded). Use ``with`` or ``close()`` to
         drop the connection early (needed with ``follow=True``).
         """
-        params = {
-            "podName": pod_name,
-            "container": container,
-            "namespace": namespace,
-            "tailLines": tail_lines,
-            "sinceSeconds": since_seconds,
-            "follow": follow or None,
-            "filter": filter,
-            "previous": previous,
-            "kind": kind,
-            "group": group,
-            "resourceName": resource_name,
-            "untilTime": until_time,
-            "appNamespace": app_namespace,
-            "project": project,
-        }
+        params = _log_params(**locals())
         path = f"/api/v1/applications/{seg(name)}/logs"
         return Stream(self._t, "GET", path, params, read_timeout=read_timeout, stop_on_last=True)
+
+    def application_logs_async(
+        self,
+        name: str,
+        *,
+        pod_name: str | None = None,
+        container: str | None = None,
+        namespace: str | None = None,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        follow: bool = False,
+        filter: str | None = None,
+        previous: bool | None = None,
+        kind: str | None = None,
+        group: str | None = None,
+        resource_name: str | None = None,
+        until_time: str | None = None,
+        app_namespace: str | None = None,
+        project: str | None = None,
+        read_timeout: float | None = None,
+    ) -> AsyncStream:
+        """``application_logs`` for the event loop: ``async with`` it, then ``async for`` its entries.
+
+        Call it from sync code (it may log in first); once made, the stream no longer needs this client. Meant
+        for ``follow=True`` in views served over ASGI, where a blocking stream would hold a thread while it waits.
+        """
+        params = _log_params(**locals())
+        path = f"/api/v1/applications/{seg(name)}/logs"
+        return AsyncStream(self._t, "GET", path, params, read_timeout=read_timeout, stop_on_last=True)
 
     def list_application_events(
         self,

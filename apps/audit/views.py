@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from apps.access.rules import instances_visible
 from apps.core.diff import diff_lines
+from apps.core.streaming import BlockingStreamingResponse
 
 from .chain import redact
 from .models import AuditEvent
@@ -93,7 +94,7 @@ def _stream(head: Iterable[str], rows: Iterator[str], ext: str, content_type: st
         yield from head
         yield from rows
 
-    response = StreamingHttpResponse(chunks(), content_type=content_type)
+    response = BlockingStreamingResponse(chunks(), content_type=content_type)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{ext}"'
     return response

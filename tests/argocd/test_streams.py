@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -206,3 +207,46 @@ def test_watch_close_from_another_thread_unblocks_the_reader(make_sim):
         assert reader_done.wait(1.0), "the blocked reader did not end after close()"
         assert stream.closed
         assert wait_for(lambda: sim.state.subscriber_count() == baseline), "server still streaming after close()"
+
+
+def test_async_logs_stop_on_last_and_follow_on_the_event_loop(make_sim):
+    sim = make_sim()
+    with ArgoCDClient(sim.url, token=sim.portal_token(), name="s") as c:
+        name, pod = app_with_pods(c)
+        tail = c.application_logs_async(name, pod_name=pod["name"], tail_lines=3)
+        live = c.application_logs_async(name, pod_name=pod["name"], tail_lines=1, follow=True, read_timeout=5)
+
+    async def read() -> tuple[list[dict], list[dict]]:
+        async with tail:
+            ended = [entry async for entry in tail]
+        followed = []
+        async with live:
+            async for entry in live:
+                followed.append(entry)
+                if len(followed) == 3:  # the tail line, then lines that came after it
+                    break
+        return ended, followed
+
+    ended, followed = asyncio.run(read())
+    assert len(ended) == 3 and not any(e.get("last") for e in ended)
+    assert len(followed) == 3 and {e["podName"] for e in followed} == {pod["name"]}
+    assert wait_for(lambda: server_streams(sim) == 0), "server still streaming after the async stream closed"
+
+
+def test_async_logs_raise_typed_errors(client, some_app, make_sim):
+    async def open_(stream) -> None:
+        async with stream:
+            pass
+
+    with pytest.raises(errors.NotFound):
+        asyncio.run(open_(client.application_logs_async("no-such-app", project=some_app["spec"]["project"])))
+    with pytest.raises(errors.PermissionDenied) as ei:
+        asyncio.run(open_(client.application_logs_async("no-such-app")))
+    assert ei.value.path == "/api/v1/applications/no-such-app/logs"
+    sim = make_sim()
+    c = ArgoCDClient(sim.url, token=sim.portal_token(), name="gone")
+    stream = c.application_logs_async("any", follow=True)
+    sim.stop()
+    with pytest.raises(errors.Unavailable) as ei:
+        asyncio.run(open_(stream))
+    assert ei.value.instance == "gone"

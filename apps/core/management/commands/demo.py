@@ -172,7 +172,10 @@ class Command(BaseCommand):
             people = register_simulators(
                 opts, key_file, admin_password=secrets.token_urlsafe(12), member_password=secrets.token_urlsafe(12)
             )
-            spawn(python, "manage.py", "runserver", f"127.0.0.1:{opts['port']}", "--noreload")
+            # Over ASGI, as in production: a followed log stream waits on the event loop, not in a thread.
+            spawn(
+                python, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(opts["port"])
+            )
             spawn(
                 python, "-m", "celery", "-A", "portal", "worker", "--pool=threads", "--concurrency=8", "--loglevel=INFO"
             )

@@ -1,0 +1,124 @@
+"""Log follow: an async view served over ASGI, so an open stream waits on the event loop and holds no thread.
+
+Opening a stream runs the same sync code as every other view, once, on the request's thread: `load()` (the
+permission check and its audit), the pod lookup and a slot under the person's stream cap. From then on the
+stream reads Argo CD with the client's async reader and needs neither a thread's work nor a database connection.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connections
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.views.decorators.http import require_GET
+
+from apps.argocd import ArgoCDError, AsyncStream
+from apps.audit.service import Outcome, record
+from apps.core import streams
+from apps.core.argocd_pages import argocd_errors, error_text
+from apps.core.hidden_chars import reveal_plain
+
+from . import services
+from .services import load
+
+LOG_FOLLOW_MAX_SECONDS = 600
+# Argo CD sends nothing while a pod is quiet; a stream idle this long ends (and frees its slot) with a message.
+LOG_FOLLOW_IDLE_SECONDS = 60
+
+
+@require_GET
+async def log_stream(request: HttpRequest, instance: str, name: str) -> HttpResponseBase:
+    """Server-sent events fed by Argo CD's follow=true log stream; ends when the browser goes away."""
+    opened = await sync_to_async(_open)(request, instance=instance, name=name)
+    if isinstance(opened, HttpResponseBase):  # an error page, or the refusal of a stream over the cap
+        return opened
+    return _event_stream(_follow(*opened))
+
+
+@argocd_errors
+def _open(request: HttpRequest, *, instance: str, name: str) -> HttpResponseBase | tuple[AsyncStream, streams.Slot]:
+    ctx = load(request, instance, name, "logs")
+    pod = request.GET.get("pod", "")
+    node = next((p for p in services.pods_of(ctx.client, ctx) if p.get("name") == pod), None)
+    if node is None:
+        return HttpResponse("Pick one of the application's pods.", status=400, content_type="text/plain")
+    stream = ctx.client.application_logs_async(
+        ctx.name,
+        pod_name=pod,
+        kind="Pod",  # same as podName in Argo CD; the simulator only honours this form
+        resource_name=pod,
+        namespace=node.get("namespace"),
+        container=request.GET.get("container") or None,
+        tail_lines=services.clamp_int(request.GET.get("tail"), 100, 1, 5000),
+        follow=True,
+        read_timeout=LOG_FOLLOW_IDLE_SECONDS,
+        **ctx.scope,
+    )
+    slot = streams.claim(request.user.pk, "logs")
+    if slot is None:
+        limit = settings.STREAMS_PER_USER
+        record(
+            request,
+            action="logs",
+            outcome=Outcome.DENIED,
+            instance=ctx.instance.name,
+            kind="application",
+            project=ctx.project,
+            namespace=ctx.namespace,
+            name=ctx.name,
+            error=f"over the limit of {limit} log streams open at once",
+        )
+        message = (
+            f"You are already following {limit} log streams, the most one person may have open at once. "
+            "Stop following in another tab or window, then try again."
+        )
+        return _event_stream(_end(message))
+    return stream, slot
+
+
+def _event_stream(events: AsyncIterator[str]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # let nginx pass each event through at once
+    return response
+
+
+async def _end(reason: str) -> AsyncIterator[str]:
+    yield f"event: end\ndata: {json.dumps(reason)}\n\n"
+
+
+async def _follow(stream: AsyncStream, slot: streams.Slot) -> AsyncIterator[str]:
+    """Frames for EventSource. A closed browser connection makes Django cancel this generator where it waits;
+    the finally then closes the upstream Argo CD stream and gives the slot back."""
+    started = time.monotonic()
+    reason = "the log stream ended"
+    try:
+        # The request's thread opened a database connection (session, grants, audit) that it would otherwise
+        # keep until the stream ends: one idle connection per open stream.
+        await sync_to_async(connections.close_all)()
+        yield ": connected\n\n"
+        async with stream:
+            async for entry in stream:
+                # The page appends these as text, past the response post-processor: hidden characters are
+                # spelled out here.
+                line = {
+                    "content": reveal_plain(entry.get("content", "")),
+                    "pod": reveal_plain(entry.get("podName", "")),
+                }
+                yield f"data: {json.dumps(line)}\n\n"
+                await streams.refresh(slot)
+                if time.monotonic() - started > LOG_FOLLOW_MAX_SECONDS:
+                    reason = "stopped following after 10 minutes"
+                    break
+    except ArgoCDError as exc:
+        reason = error_text(exc)
+    finally:
+        await streams.release(slot)
+    async for frame in _end(reason):
+        yield frame
