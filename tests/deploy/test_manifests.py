@@ -151,7 +151,7 @@ def test_every_long_running_container_has_a_liveness_probe_and_web_is_ready_on_r
         assert container.get("livenessProbe"), f"{component} has no liveness probe"
     (web,) = workload(overlay, "web")["spec"]["template"]["spec"]["containers"]
     assert web["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert web["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert web["readinessProbe"]["httpGet"]["path"] == "/readyz?skip=workers"
     (worker,) = workload(overlay, "worker")["spec"]["template"]["spec"]["containers"]
     assert "inspect ping" in " ".join(worker["livenessProbe"]["exec"]["command"])
 
