@@ -89,6 +89,13 @@ def _event_stream(events: AsyncIterator[str]) -> StreamingHttpResponse:
     return response
 
 
+def frame(entry: dict) -> str:
+    """One log line as an event. The page appends it as text, past the response post-processor: hidden
+    characters are spelled out here."""
+    line = {"content": reveal_plain(entry.get("content", "")), "pod": reveal_plain(entry.get("podName", ""))}
+    return f"data: {json.dumps(line)}\n\n"
+
+
 async def _end(reason: str) -> AsyncIterator[str]:
     yield f"event: end\ndata: {json.dumps(reason)}\n\n"
 
@@ -105,13 +112,7 @@ async def _follow(stream: AsyncStream, slot: streams.Slot) -> AsyncIterator[str]
         yield ": connected\n\n"
         async with stream:
             async for entry in stream:
-                # The page appends these as text, past the response post-processor: hidden characters are
-                # spelled out here.
-                line = {
-                    "content": reveal_plain(entry.get("content", "")),
-                    "pod": reveal_plain(entry.get("podName", "")),
-                }
-                yield f"data: {json.dumps(line)}\n\n"
+                yield frame(entry)
                 await streams.refresh(slot)
                 if time.monotonic() - started > LOG_FOLLOW_MAX_SECONDS:
                     reason = "stopped following after 10 minutes"
@@ -120,5 +121,5 @@ async def _follow(stream: AsyncStream, slot: streams.Slot) -> AsyncIterator[str]
         reason = error_text(exc)
     finally:
         await streams.release(slot)
-    async for frame in _end(reason):
-        yield frame
+    async for last in _end(reason):
+        yield last

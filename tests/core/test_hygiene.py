@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 import pytest
 
+from apps.operations import workers
+
 
 def closed_port() -> int:
     """A local port nothing listens on (bound, then released)."""
@@ -28,7 +30,8 @@ def test_anonymous_readiness_names_failed_checks_without_addresses(client, setti
     with caplog.at_level(logging.WARNING, logger="apps.core.views"):
         response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "failed": ["broker", "cache"]}
+    # With the cache away no worker's heartbeat can be read either.
+    assert response.json() == {"status": "unavailable", "failed": ["broker", "cache", "workers"]}
     assert str(port) not in response.content.decode() and "127.0.0.1" not in response.content.decode()
     # The operator still learns why, from the log.
     assert str(port) in caplog.text
@@ -38,6 +41,7 @@ def test_anonymous_readiness_names_failed_checks_without_addresses(client, setti
 def test_platform_admin_sees_why_a_readiness_check_failed(client, settings, admin_user, alice):
     port = closed_port()
     settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{port}/8"
+    workers.beat("celery@test")  # a worker consumes: only the broker fails
     client.force_login(alice)
     member = client.get("/readyz")
     assert member.status_code == 503 and member.json() == {"status": "unavailable", "failed": ["broker"]}

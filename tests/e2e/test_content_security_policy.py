@@ -1,6 +1,6 @@
 """The portal's pages under its Content-Security-Policy, in headless Chromium: a platform admin opens the main
 pages and their HTMX parts, and the browser reports no blocked script or style, no error in the console, and the
-interactive parts (dialogs, tabs, live log follow, the list's polling pause) still work."""
+interactive parts (dialogs, tabs, starting a live log follow, the list's polling pause) still work."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ def test_main_pages_and_their_htmx_parts_run_without_a_policy_violation(
     app = indexed.order_by("name").first().name
     login(page, ADMIN, PASSWORD)
     home = page.goto("/")
-    assert "script-src 'self';" in home.headers.get("content-security-policy", "")
+    policy = dict(part.strip().split(" ", 1) for part in home.headers.get("content-security-policy", "").split(";"))
+    assert policy["script-src"] == "'self'"
     expect(page.locator("main h1")).to_be_visible()
 
     visit(page, "/applications/", "#app-rows tbody tr")
@@ -73,7 +74,8 @@ def test_main_pages_and_their_htmx_parts_run_without_a_policy_violation(
     page.locator("#tab").get_by_role("button", name="Show").click()
     live = page.locator("#logs-live")
     expect(live).to_have_attribute("data-started", "1")  # the follow script ran (a file, not inline)
-    expect(live).not_to_be_empty(timeout=TIMEOUT_MS)
+    # The EventSource has connected (connect-src allows it). Lines themselves need an ASGI server, which this
+    # test's live server is not: tests/applications/test_streams.py follows logs in a browser over uvicorn.
 
     visit(page, "/kinds/projects/", "main table tbody tr")
     page.locator("main table tbody tr a").first.click()

@@ -134,15 +134,7 @@ def test_hidden_characters_are_treated_by_where_they_stand():
 
 def test_followed_log_lines_spell_hidden_characters_out():
     """The live log view appends lines as text in the browser, past the post-processor: they come spelled out."""
-    from apps.applications.views import _sse
+    from apps.applications.follow import frame
 
-    class Upstream(list):
-        closed = False
-
-        def close(self):
-            self.closed = True
-
-    stream = Upstream([{"content": f"user={SPOOF}", "podName": "web-1"}])
-    frames = list(_sse(stream, Upstream()))
-    data = json.loads(frames[1].removeprefix("data: "))
-    assert data == {"content": "user=pay⟪U+202E⟫nimda⟪U+200B⟫", "pod": "web-1"} and stream.closed
+    data = json.loads(frame({"content": f"user={SPOOF}", "podName": "web-1"}).removeprefix("data: "))
+    assert data == {"content": "user=pay⟪U+202E⟫nimda⟪U+200B⟫", "pod": "web-1"}
