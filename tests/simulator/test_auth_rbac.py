@@ -80,11 +80,13 @@ def test_expired_and_forged_tokens(sim):
     )
 
 
-def test_logout_revokes_session(sim):
+def test_logout_clears_the_cookie_but_leaves_the_token_valid_as_argocd_does(sim):
     c = login(sim.url, "admin", "password")
     assert c.get("/api/v1/account").status_code == 200
-    assert c.delete("/api/v1/session").json() == {"token": ""}
-    assert c.get("/api/v1/account").status_code == 401
+    r = c.delete("/api/v1/session")
+    assert r.json() == {"token": ""}
+    assert "argocd.token=;" in r.headers["Set-Cookie"] and "Max-Age=0" in r.headers["Set-Cookie"]
+    assert c.get("/api/v1/account").status_code == 200, "only the web /auth/logout flow revokes a token"
 
 
 def test_unauthenticated_endpoints(anon):

@@ -39,10 +39,8 @@ def register(router: Router, sim: Any) -> None:
         return Response({"token": token}, headers=auth.set_cookie_headers(token))
 
     def delete_session(req: Request) -> Response:
-        jti = req.ctx.claims.get("jti")
-        if jti and req.ctx.claims.get("sub", "").endswith(":login"):
-            with state.lock:
-                state.revoked.add(jti)
+        # Argo CD's SessionService.Delete only clears the cookie: the token itself stays valid until it
+        # expires (only the web /auth/logout flow revokes it).
         return Response(
             {"token": ""},
             headers=[("Set-Cookie", f"{auth.COOKIE}=; path=/; Max-Age=0; SameSite=lax; httpOnly")],
