@@ -74,7 +74,9 @@ def test_expired_and_forged_tokens(sim):
     r = requests.get(sim.url + "/api/v1/applications", headers={"Authorization": f"Bearer {expired}"})
     assert r.status_code == 401
     assert r.json()["message"] == "invalid session: token has invalid claims: token is expired"
-    forged = simjwt.encode({"iss": "argocd", "sub": "admin:login", "iat": now, "jti": "y"}, b"other-key")
+    forged = simjwt.encode(
+        {"iss": "argocd", "sub": "admin:login", "iat": now, "jti": "y"}, b"another-32-byte-signing-key-here"
+    )
     assert (
         requests.get(sim.url + "/api/v1/applications", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
     )

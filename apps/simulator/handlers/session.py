@@ -108,6 +108,7 @@ def register(router: Router, sim: Any) -> None:
             if "exp" in claims:
                 entry["exp"] = claims["exp"]
             acct.tokens.append(entry)
+        sim.persist_secret()
         return {"token": token}
 
     def delete_token(req: Request) -> dict:
@@ -121,6 +122,7 @@ def register(router: Router, sim: Any) -> None:
             acct.tokens = [t for t in acct.tokens if t["id"] != token_id]
             if len(acct.tokens) == before:
                 raise not_found(f"token with id '{token_id}' does not exist")
+        sim.persist_secret()
         return {}
 
     def update_password(req: Request) -> Response:
