@@ -189,7 +189,7 @@ ADMIN_ONLY = [
     ("POST", "/api/v1/projects", {"project": {"metadata": {"name": "rbac-x"}, "spec": {}}}),
     ("POST", "/api/v1/clusters", {"server": "https://rbac.example.com"}),
     ("POST", "/api/v1/repositories", {"repo": "https://github.com/acme/rbac.git"}),
-    ("DELETE", "/api/v1/gpgkeys?keyID=4AEE18F83AFDEB23", None),
+    ("DELETE", "/api/v1/gpgkeys?keyID=994FCCE12C8A7203", None),
     ("POST", "/api/v1/account/portal/token", {}),
 ]
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 
-from .helpers import unique
+import pytest
+
+from .helpers import gpg_colons, pgp_public_key, unique
 
 
 def _project(name: str) -> dict:
@@ -31,3 +33,34 @@ def test_recreating_a_project_with_another_spec_names_the_differing_keys_as_argo
         'difference in keys "Description,SourceRepos,1"'
     )
     assert admin.post("/api/v1/projects", {"project": body}).status_code == 200  # the same spec is no conflict
+
+
+def _gpg_reading(armored: str) -> dict:
+    """keyID, fingerprint, owner and subtype of the first key, from `gpg --with-colons` itself."""
+    fields = gpg_colons(armored)
+    pub = next(f for f in fields if f[0] == "pub")
+    fingerprint = next(f for f in fields if f[0] == "fpr")[9]
+    owner = next(f for f in fields if f[0] == "uid")[9]
+    # gpg names RSA keys by algorithm and length, ECC keys by curve (field 17).
+    subtype = f"rsa{pub[2]}" if pub[3] == "1" else pub[16]
+    return {"keyID": pub[4], "fingerprint": fingerprint, "owner": owner, "subType": subtype}
+
+
+@pytest.mark.parametrize("algo", ["rsa2048", "ed25519"])
+def test_a_gpg_key_is_reported_with_the_identity_gpg_reads_from_it(admin, algo):
+    armored = pgp_public_key(unique("fid-gpg").replace("-", ""), algo)
+    expected = _gpg_reading(armored)
+    r = admin.post("/api/v1/gpgkeys", {"keyData": armored})
+    assert r.status_code == 200, r.text
+    (created,) = r.json()["created"]["items"]
+    assert {k: created[k] for k in expected} == expected
+    assert created["trust"] == "unknown"  # a key imported into a fresh keyring has no owner trust yet
+    assert expected["keyID"] == expected["fingerprint"][-16:]
+    listed = admin.get(f"/api/v1/gpgkeys/{expected['keyID']}").json()
+    assert {k: listed[k] for k in expected} == expected
+    assert _gpg_reading(listed["keyData"]) == expected, "the stored key data is the key itself"
+
+
+def test_the_seeded_gpg_key_carries_what_gpg_reads_from_it(sim):
+    (seeded,) = [k for k in sim.state.gpgkeys.values() if k["keyID"] == "994FCCE12C8A7203"]
+    assert {k: seeded[k] for k in ("keyID", "fingerprint", "owner", "subType")} == _gpg_reading(seeded["keyData"])

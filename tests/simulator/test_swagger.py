@@ -420,7 +420,7 @@ CASES = [
         ),
     ),
     ("GET", "/api/v1/gpgkeys", lambda e: ("/api/v1/gpgkeys", {})),
-    ("GET", "/api/v1/gpgkeys/{keyID}", lambda e: ("/api/v1/gpgkeys/4AEE18F83AFDEB23", {})),
+    ("GET", "/api/v1/gpgkeys/{keyID}", lambda e: ("/api/v1/gpgkeys/994FCCE12C8A7203", {})),
     (
         "POST",
         "/api/v1/gpgkeys",
@@ -429,7 +429,7 @@ CASES = [
             {"json": {"keyData": pgp_public_key("swagger")}},
         ),
     ),
-    ("DELETE", "/api/v1/gpgkeys", lambda e: ("/api/v1/gpgkeys", {"params": {"keyID": "4AEE18F83AFDEB23"}})),
+    ("DELETE", "/api/v1/gpgkeys", lambda e: ("/api/v1/gpgkeys", {"params": {"keyID": "994FCCE12C8A7203"}})),
     ("GET", "/api/v1/notifications/services", lambda e: ("/api/v1/notifications/services", {})),
     ("GET", "/api/v1/notifications/templates", lambda e: ("/api/v1/notifications/templates", {})),
     ("GET", "/api/v1/notifications/triggers", lambda e: ("/api/v1/notifications/triggers", {})),
