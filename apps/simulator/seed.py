@@ -296,33 +296,40 @@ def generate(apps: int, projects: int, seed: int) -> Seed:
             },
         }
     ]
+    # Real keys and a real (self-signed) certificate; certInfo is what Argo CD reads from them: the key's SHA256
+    # fingerprint for known-hosts entries (certData is the key field), the subject for TLS certificates.
     certs = [
         {
             "serverName": "github.com",
             "certType": "ssh",
             "certSubType": "ssh-ed25519",
-            "certData": _b64(
-                "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
-            ),
+            "certData": _b64("AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"),
             "certInfo": "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU",
         },
         {
             "serverName": "gitlab.com",
             "certType": "ssh",
-            "certSubType": "ssh-rsa",
-            "certData": _b64(
-                "gitlab.com ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCsj2bNKTBSpIYDEGk9KxsGh3mySTRgMtXL583qmBpzeQ"
-            ),
-            "certInfo": "SHA256:HbW3g8zUjNSksFbqTiUWPWg2Bq1x8xdGUrliXFzSnUw",
+            "certSubType": "ssh-ed25519",
+            "certData": _b64("AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"),
+            "certInfo": "SHA256:eUXGGm1YGsMAS7vkcx6JOJdOGHPem5gQp4taiCfCLB8",
         },
         {
             "serverName": "git.acme.internal",
             "certType": "https",
-            "certSubType": "",
+            "certSubType": "ecdsa",
             "certData": _b64(
-                "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUSimulatedCertificate\n-----END CERTIFICATE-----\n"
+                "-----BEGIN CERTIFICATE-----\n"
+                "MIIBaDCCAQ6gAwIBAgICXu0wCgYIKoZIzj0EAwIwPTELMAkGA1UEBhMCVVMxEjAQ\n"
+                "BgNVBAoMCUFjbWUgQ29ycDEaMBgGA1UEAwwRZ2l0LmFjbWUuaW50ZXJuYWwwHhcN\n"
+                "MjYwMTAxMDAwMDAwWhcNMzUxMjMwMDAwMDAwWjA9MQswCQYDVQQGEwJVUzESMBAG\n"
+                "A1UECgwJQWNtZSBDb3JwMRowGAYDVQQDDBFnaXQuYWNtZS5pbnRlcm5hbDBZMBMG\n"
+                "ByqGSM49AgEGCCqGSM49AwEHA0IABBslSOYpolwjlamwYpxlzu7y/+MyryGWZJQF\n"
+                "WN38NfyMQNNxcWXi+kXhKBAVGBu8vsq41OMzMJXARO8xQzsUpa0wCgYIKoZIzj0E\n"
+                "AwIDSAAwRQIhAN8FzaOXUwbOVfODAMV+jhobnCKO+OKKOz4/8Xoa48dHAiA5WKj8\n"
+                "A2Zr4jMPS/pErvRAZZNz7gpBhi2AgAV15GUJkg==\n"
+                "-----END CERTIFICATE-----\n"
             ),
-            "certInfo": "CN=git.acme.internal",
+            "certInfo": "CN=git.acme.internal,O=Acme Corp,C=US",
         },
     ]
     # A real key (made with gpg for the simulator); the fields are what Argo CD reads from it with gpg, which

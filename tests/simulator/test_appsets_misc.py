@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .helpers import login, pgp_public_key, unique
+from .helpers import login, pgp_public_key, self_signed_pem, unique
 
 
 def appset(name: str, generators: list, go: bool = True, project: str = "default", **template) -> dict:
@@ -131,7 +131,7 @@ def test_list_filters_and_fields(admin):
 def test_certificates_and_gpg(admin):
     import base64
 
-    data = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").decode()
+    data = base64.b64encode(self_signed_pem("misc.example.com").encode()).decode()
     r = admin.post(
         "/api/v1/certificates", {"items": [{"serverName": "misc.example.com", "certType": "https", "certData": data}]}
     )

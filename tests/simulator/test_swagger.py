@@ -404,7 +404,9 @@ CASES = [
                             "serverName": "swagger.example.com",
                             "certType": "ssh",
                             "certSubType": "ssh-ed25519",
-                            "certData": base64.b64encode(b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqq").decode(),
+                            "certData": base64.b64encode(
+                                b"AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+                            ).decode(),
                         }
                     ]
                 }

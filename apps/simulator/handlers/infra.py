@@ -12,7 +12,7 @@ import hashlib
 from typing import Any
 from urllib.parse import unquote_plus
 
-from .. import gpg
+from .. import certs, gpg
 from ..errors import denied, invalid, not_found, unknown
 from ..httpd import Request, Router
 from ..rbac import glob_match
@@ -479,24 +479,35 @@ def register(router: Router, sim: Any) -> None:
                     data = base64.b64decode(item.get("certData") or "", validate=True).decode()
                 except (binascii.Error, UnicodeDecodeError) as exc:
                     raise invalid(f"illegal base64 data in certData: {exc}") from exc
-                if ctype == "https" and "BEGIN CERTIFICATE" not in data:
-                    raise invalid("invalid PEM data in certificate for " + host)
-                subtype = item.get("certSubType") or (
-                    data.split()[1] if ctype == "ssh" and len(data.split()) > 1 else ""
-                )
+                # Argo CD validates the data with Go's x509 / ssh packages: plain errors, HTTP 500.
+                if ctype == "https":
+                    try:
+                        found = certs.tls_certificates(data)
+                    except ValueError as exc:
+                        raise unknown(str(exc)) from exc
+                    if not found:
+                        raise unknown("No valid PEM data received.")
+                    subtype, info = found[0]
+                else:
+                    subtype = item.get("certSubType") or ""
+                    try:
+                        info = "SHA256:" + certs.ssh_fingerprint(subtype, data)
+                    except ValueError as exc:
+                        raise unknown(str(exc)) from exc
                 cert = {
                     "serverName": host,
                     "certType": ctype,
                     "certSubType": subtype,
                     "certData": item["certData"],
-                    "certInfo": "SHA256:"
-                    + base64.b64encode(hashlib.sha256(data.encode()).digest()).decode().rstrip("="),
+                    "certInfo": info,
                 }
                 old = next(
                     (
                         c
                         for c in state.certs
-                        if (c["serverName"], c["certType"], c["certSubType"]) == (host, ctype, subtype)
+                        # A TLS entry is kept per server name; a known-hosts entry per name and key type.
+                        if (c["serverName"], c["certType"]) == (host, ctype)
+                        and (ctype == "https" or c["certSubType"] == subtype)
                     ),
                     None,
                 )
