@@ -115,3 +115,15 @@ def test_the_seeded_certificates_carry_what_argocd_reads_from_them(sim, tmp_path
     tls = by_host["git.acme.internal"]
     cert = x509.load_pem_x509_certificate(base64.b64decode(tls["certData"]))
     assert tls["certInfo"] == cert.subject.rfc4514_string() == "CN=git.acme.internal,O=Acme Corp,C=US"
+
+
+def test_a_sync_window_on_day_seven_is_refused_as_robfig_cron_refuses_it(admin):
+    body = _project(unique("fid-win"))
+    body["spec"]["syncWindows"] = [
+        {"kind": "deny", "schedule": "0 22 * * 5-7", "duration": "1h", "applications": ["*"]}
+    ]
+    r = admin.post("/api/v1/projects", {"project": body})
+    assert r.status_code == 400
+    assert r.json()["message"] == "cannot parse schedule '0 22 * * 5-7': end of range (7) above maximum (6): 5-7"
+    body["spec"]["syncWindows"][0]["schedule"] = "0 22 * * 5,6,0"
+    assert admin.post("/api/v1/projects", {"project": body}).status_code == 200

@@ -6,6 +6,8 @@ import copy
 import uuid
 from typing import Any
 
+from apps.core import cron
+
 from .. import auth
 from ..errors import ABORTED, ApiError, denied, invalid, not_found
 from ..httpd import Request, Router
@@ -89,15 +91,17 @@ def register(router: Router, sim: Any) -> None:
                         f"invalid policy rule '{line}': object must be of form '{name}/*' or '{name}/<APPNAME>'"
                     )
         for window in proj.get("spec", {}).get("syncWindows") or []:
-            from ..cron import Cron, CronError, parse_duration
-
             if window.get("kind") not in ("allow", "deny"):
                 raise invalid(f"kind '{window.get('kind')}' mismatch: can only be allow or deny")
+            schedule, duration = window.get("schedule", ""), window.get("duration", "")
             try:
-                Cron(window.get("schedule", ""))
-                parse_duration(window.get("duration", ""))
-            except CronError as exc:
-                raise invalid(f"cannot parse schedule or duration: {exc}") from exc
+                cron.Schedule(schedule)
+            except cron.CronError as exc:
+                raise invalid(f"cannot parse schedule '{schedule}': {exc}") from exc
+            try:
+                cron.parse_duration(duration)
+            except cron.CronError as exc:
+                raise invalid(f"cannot parse duration '{duration}': {exc}") from exc
             if not (window.get("applications") or window.get("namespaces") or window.get("clusters")):
                 raise invalid("window must have at least one of applications, namespaces or clusters")
 
