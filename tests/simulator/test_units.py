@@ -30,6 +30,21 @@ def test_json_patch_rfc6902_examples():
         apply_json_patch({"a": {}}, [{"op": "move", "from": "/a", "path": "/a/b"}])
 
 
+def test_json_patch_errors_name_the_failing_operation_and_never_change_the_input():
+    doc = {"spec": {"project": "default"}, "l": [1]}
+    with pytest.raises(PatchError, match="^replace operation does not apply: doc is missing path: /spec/nope/x$"):
+        apply_json_patch(doc, [{"op": "replace", "path": "/spec/nope/x", "value": 1}])
+    with pytest.raises(PatchError, match="^testing value /spec/project failed: test failed$"):
+        apply_json_patch(doc, [{"op": "test", "path": "/spec/project", "value": "other"}])
+    with pytest.raises(PatchError):
+        apply_json_patch(doc, [{"op": "bogus", "path": "/l"}])
+    with pytest.raises(PatchError):
+        apply_json_patch(doc, ["not an operation"])
+    assert apply_json_patch(doc, [{"op": "replace", "path": "", "value": {"z": 1}}]) == {"z": 1}
+    assert apply_json_patch(doc, [{"op": "add", "path": "/l/-", "value": 2}])["l"] == [1, 2]
+    assert doc == {"spec": {"project": "default"}, "l": [1]}
+
+
 def test_merge_patch_rfc7386():
     assert apply_merge_patch({"a": "b", "c": {"d": "e", "f": "g"}}, {"a": "z", "c": {"f": None}}) == {
         "a": "z",
