@@ -30,3 +30,8 @@ pg_isready -h 127.0.0.1 -p 5432
 if ! command -v chromium >/dev/null; then
   as_root apt-get update -qq && as_root apt-get install -y -qq chromium chromium-driver || echo "chromium unavailable: browser tests will be skipped"
 fi
+
+# The simulator reads GPG keys with gpg, as Argo CD does; tests make keys with gpg and ssh-keygen.
+if ! command -v gpg >/dev/null || ! command -v ssh-keygen >/dev/null; then
+  as_root apt-get update -qq && as_root apt-get install -y -qq gnupg openssh-client
+fi

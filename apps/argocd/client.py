@@ -262,7 +262,8 @@ class ArgoCDClient:
         return doc.get("token", "")
 
     def delete_session(self) -> None:
-        """Log out: Argo CD revokes the token. The client forgets it (a later call logs in again if it can)."""
+        """Log out as Argo CD's API does: it only clears the browser cookie, the token stays valid until it
+        expires. The client forgets it (a later call logs in again if it can)."""
         self._t.request("DELETE", "/api/v1/session")
         self._t.forget_token()
 

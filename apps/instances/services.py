@@ -85,6 +85,9 @@ class Credentials:
     token_id: str = ""
     token_expires_at: datetime | None = None
     kind: str = "token"  # token | api-key | session
+    # When an API key was made from a login session: Argo CD's API cannot end that session (DELETE
+    # /api/v1/session only clears a browser cookie), so it stays valid in Argo CD until this time.
+    login_session_expires_at: datetime | None = None
 
 
 def jwt_claims(token: str) -> dict[str, Any]:
@@ -171,10 +174,6 @@ def obtain_credentials(
                     token_expires_at=_expiry(claims),
                     kind="session",
                 )
-            try:
-                client.delete_session()  # the API key replaces it: leave no live session behind
-            except ArgoCDError as exc:
-                log.info("%s: could not log the registration session out: %s", name, exc)
         claims = jwt_claims(key)
         return Credentials(
             token=key,
@@ -182,6 +181,7 @@ def obtain_credentials(
             token_id=str(claims.get("jti") or ""),
             token_expires_at=_expiry(claims),
             kind="api-key",
+            login_session_expires_at=_expiry(jwt_claims(session)),
         )
     except ArgoCDError as exc:
         raise InstanceConnectionError(str(exc)) from exc
@@ -276,11 +276,31 @@ def register_instance(
         _apply_credentials(instance, creds)
         instance.full_clean(exclude=["url"])
         instance.save()
-        change.target["payload"] = {**change.target["payload"], "credential": creds.kind}
+        change.target["payload"] = {**change.target["payload"], **_credential_facts(creds)}
         change.succeeded(after=snapshot(instance))
     _revoke_replaced_key(instance, replaced)
     check_instance(instance)
+    instance.login_session_expires_at = creds.login_session_expires_at  # for the page, not stored
     return instance
+
+
+def _credential_facts(creds: Credentials) -> dict[str, Any]:
+    facts: dict[str, Any] = {"credential": creds.kind}
+    if creds.login_session_expires_at:
+        facts["login_session_valid_until"] = creds.login_session_expires_at.isoformat()
+    return facts
+
+
+def login_session_note(instance: Instance) -> str:
+    """What the page says about the login session an API key was made from, if one was just used."""
+    until = getattr(instance, "login_session_expires_at", None)
+    if not until:
+        return ""
+    return (
+        f"The login session used to create the API key stays valid in {instance.name} until "
+        f"{until:%Y-%m-%d %H:%M} UTC: Argo CD's API cannot end it. Change the account's password in Argo CD "
+        "to end it sooner."
+    )
 
 
 def update_instance(
@@ -324,8 +344,11 @@ def update_instance(
         instance.enabled = enabled
         if creds:
             _apply_credentials(instance, creds)
+            instance.login_session_expires_at = creds.login_session_expires_at  # for the page, not stored
         instance.save()
         if change:
+            if creds:
+                change.target["payload"] = {**(change.target.get("payload") or {}), **_credential_facts(creds)}
             change.succeeded(after=snapshot(instance))
         else:
             _audit(request, "update", Outcome.SUCCEEDED, instance.name, before=before, after=snapshot(instance))

@@ -44,6 +44,8 @@ def instance_new(request: HttpRequest) -> HttpResponse:
             form.add_error(None, _message(exc))
         else:
             messages.success(request, f"Registered {instance.name} (Argo CD {instance.version or 'version unknown'}).")
+            if note := services.login_session_note(instance):
+                messages.warning(request, note)
             return redirect("instances:detail", name=instance.name)
     return render(request, "instances/form.html", {"form": form, "instance": None})
 
@@ -65,6 +67,8 @@ def instance_edit(request: HttpRequest, name: str) -> HttpResponse:
             form.add_error(None, _message(exc))
         else:
             messages.success(request, f"Saved {instance.name}.")
+            if note := services.login_session_note(instance):
+                messages.warning(request, note)
             return redirect("instances:detail", name=instance.name)
     return render(request, "instances/form.html", {"form": form, "instance": instance})
 

@@ -17,11 +17,11 @@ from django.urls import NoReverseMatch, reverse
 
 from apps.argocd import ArgoCDError
 from apps.argocd.errors import FailedPrecondition
+from apps.core.cron import window_state
 from apps.instances.models import Instance
 from apps.operations.models import Operation
 
 from . import services
-from .cron import window_state
 from .registry import JSON, ResourceKind, _appset_apps, _ts, dig
 
 TEMPLATES = {

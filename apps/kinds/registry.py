@@ -750,7 +750,16 @@ register(
 
 
 def _cert_key(o: JSON) -> str:
-    return f"{o.get('serverName', '')}:{o.get('certType', '')}:{o.get('certSubType', '')}"
+    # Argo CD keeps one TLS entry per server name and derives its sub-type (rsa, ecdsa…) from the certificate;
+    # a known-hosts entry is kept per server name and key type.
+    sub = "" if o.get("certType") == "https" else o.get("certSubType", "")
+    return f"{o.get('serverName', '')}:{o.get('certType', '')}:{sub}"
+
+
+def _cert_identity(o: JSON) -> JSON:
+    """What Argo CD reads from the entry: a TLS certificate's subject, a known-hosts key's SHA256 fingerprint."""
+    info = "subject" if o.get("certType") == "https" else "SHA256 fingerprint"
+    return {**_kv(o, "serverName", "certType", "certSubType"), info: o.get("certInfo", "")}
 
 
 def _cert_get(c: ArgoCDClient, key: str) -> JSON:
@@ -805,10 +814,10 @@ register(
             Column("Server", "serverName"),
             Column("Type", "certType"),
             Column("Sub-type", "certSubType"),
-            Column("Info", "certInfo"),
+            Column("Subject / SHA256 fingerprint", "certInfo"),
         ),
         sections=(
-            Section("Certificate", lambda o: _kv(o, "serverName", "certType", "certSubType", "certInfo")),
+            Section("Certificate", lambda o: _cert_identity(o)),
             Section("Data", lambda o: _b64text(o.get("certData", ""))),
         ),
         fields=(

@@ -296,45 +296,69 @@ def generate(apps: int, projects: int, seed: int) -> Seed:
             },
         }
     ]
+    # Real keys and a real (self-signed) certificate; certInfo is what Argo CD reads from them: the key's SHA256
+    # fingerprint for known-hosts entries (certData is the key field), the subject for TLS certificates.
     certs = [
         {
             "serverName": "github.com",
             "certType": "ssh",
             "certSubType": "ssh-ed25519",
-            "certData": _b64(
-                "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
-            ),
+            "certData": _b64("AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"),
             "certInfo": "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU",
         },
         {
             "serverName": "gitlab.com",
             "certType": "ssh",
-            "certSubType": "ssh-rsa",
-            "certData": _b64(
-                "gitlab.com ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCsj2bNKTBSpIYDEGk9KxsGh3mySTRgMtXL583qmBpzeQ"
-            ),
-            "certInfo": "SHA256:HbW3g8zUjNSksFbqTiUWPWg2Bq1x8xdGUrliXFzSnUw",
+            "certSubType": "ssh-ed25519",
+            "certData": _b64("AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"),
+            "certInfo": "SHA256:eUXGGm1YGsMAS7vkcx6JOJdOGHPem5gQp4taiCfCLB8",
         },
         {
             "serverName": "git.acme.internal",
             "certType": "https",
-            "certSubType": "",
+            "certSubType": "ecdsa",
             "certData": _b64(
-                "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUSimulatedCertificate\n-----END CERTIFICATE-----\n"
+                "-----BEGIN CERTIFICATE-----\n"
+                "MIIBaDCCAQ6gAwIBAgICXu0wCgYIKoZIzj0EAwIwPTELMAkGA1UEBhMCVVMxEjAQ\n"
+                "BgNVBAoMCUFjbWUgQ29ycDEaMBgGA1UEAwwRZ2l0LmFjbWUuaW50ZXJuYWwwHhcN\n"
+                "MjYwMTAxMDAwMDAwWhcNMzUxMjMwMDAwMDAwWjA9MQswCQYDVQQGEwJVUzESMBAG\n"
+                "A1UECgwJQWNtZSBDb3JwMRowGAYDVQQDDBFnaXQuYWNtZS5pbnRlcm5hbDBZMBMG\n"
+                "ByqGSM49AgEGCCqGSM49AwEHA0IABBslSOYpolwjlamwYpxlzu7y/+MyryGWZJQF\n"
+                "WN38NfyMQNNxcWXi+kXhKBAVGBu8vsq41OMzMJXARO8xQzsUpa0wCgYIKoZIzj0E\n"
+                "AwIDSAAwRQIhAN8FzaOXUwbOVfODAMV+jhobnCKO+OKKOz4/8Xoa48dHAiA5WKj8\n"
+                "A2Zr4jMPS/pErvRAZZNz7gpBhi2AgAV15GUJkg==\n"
+                "-----END CERTIFICATE-----\n"
             ),
-            "certInfo": "CN=git.acme.internal",
+            "certInfo": "CN=git.acme.internal,O=Acme Corp,C=US",
         },
     ]
+    # A real key (made with gpg for the simulator); the fields are what Argo CD reads from it with gpg, which
+    # tests/simulator/test_fidelity.py checks.
     gpgkeys = [
         {
-            "keyID": "4AEE18F83AFDEB23",
-            "fingerprint": "5DE3E0509C47EA3CF04A42D34AEE18F83AFDEB23",
-            "owner": "GitHub (web-flow commit signing) <noreply@github.com>",
-            "trust": "ultimate",
+            "keyID": "994FCCE12C8A7203",
+            "fingerprint": "C2FA92E694E59D3E073DE773994FCCE12C8A7203",
+            "owner": "Acme Release Signing <release@acme.example>",
+            "trust": "unknown",
             "subType": "rsa2048",
             "keyData": (
-                "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n"
-                "mQENBFmUaEEBCACzXTDt6ZnyaVtueZASBzgnAmK13q9Urgch+sKYeIhdymjuMQta\n"
+                "-----BEGIN PGP PUBLIC KEY BLOCK-----\n"
+                "\n"
+                "mQENBGsXICwBCADNzCeFPIukgC6EjbIash1BOYot0OxhWolWaybaE4GSczqwHk+Q\n"
+                "cWS/AMdqaVkaGR121YfxfAP85/IvECPdAaU0RdcxMa/8Mg2mWLg04yz1X2C0Yg2F\n"
+                "I5TkHeWHOc00CPA5MEB1Ds1TzmbjOrn9IwgPeLTjyhMdx2aTauu10YyTsZ+KBGMM\n"
+                "lFo+k4+V6f8bWmZt14nHfncYlqEdIYWTGMYKyibx4b7KVGSsLwtdL+ysFm35y6W5\n"
+                "IV82S1im+EgqijJzflLaVXqELF9kUBV0bk0cvrjbpqPnYZMcYZvag2h66f1QKXMA\n"
+                "90plPoTF1cvekHNtdpBBZWu6flKq+4eAhbY7ABEBAAG0K0FjbWUgUmVsZWFzZSBT\n"
+                "aWduaW5nIDxyZWxlYXNlQGFjbWUuZXhhbXBsZT6JAU4EEwEKADgWIQTC+pLmlOWd\n"
+                "Pgc953OZT8zhLIpyAwUCaxcgLAIbAwULCQgHAgYVCgkICwIEFgIDAQIeAQIXgAAK\n"
+                "CRCZT8zhLIpyA7bKB/40/kx/tnm1PI3R2CiJDD0xpx46QrdJMH058t3vNC8Fm/6h\n"
+                "/zS2l5tQRnJqGvljCT9GckqmKO9LQMzfmcAixSddul+VhxHUHtcD1Ml2HspLF1tq\n"
+                "Ru7oZ8NoP47d/x63Jf4ef9uyyzF864OPUUCHUqtAyS5JAvD/TFzRfF/7qU+um0PT\n"
+                "AFkva5Bai5+wGHhyuUbXvA20jejHHyC8HsMDo0bPfXDsE4/EBKr6wUkorHD8Pd7J\n"
+                "FrELId57pSaey6644KR22UP3EzjiHBmsCeQ4koLaYfmFx4O16xVWdl8ICn4xflNm\n"
+                "o9tNGERsiBrqVeFB/tMgrPrpXefutdTF4EpYJGNF\n"
+                "=pJgC\n"
                 "-----END PGP PUBLIC KEY BLOCK-----\n"
             ),
         },

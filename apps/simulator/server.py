@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
-from . import auth
+from . import auth, secret
 from .handlers import applications as app_handlers
 from .handlers import appsets as appset_handlers
 from .handlers import infra as infra_handlers
@@ -36,6 +37,7 @@ class SimServer:
         host: str = "127.0.0.1",
         policy_csv: str = "",
         content_types: tuple[str, ...] = ("application/json",),
+        secret_file: str | Path | None = None,
     ) -> None:
         self.name = name
         self.host = host
@@ -44,6 +46,12 @@ class SimServer:
             latency_ms=latency_ms, jitter_ms=jitter_ms, fail_rate=fail_rate, garbage=False, sync_seconds=sync_seconds
         )
         self.state = State(name, apps, projects, seed, admin_password, portal_password, self.faults, policy_csv)
+        self.secret_file = Path(secret_file) if secret_file else None
+        if self.secret_file:
+            self.state.secret_key, tokens = secret.load(self.secret_file)
+            for account_name, items in tokens.items():
+                if account_name in self.state.accounts:
+                    self.state.accounts[account_name].tokens = items
         self.content_types = {c.lower() for c in content_types}
         self.router = Router()
         session_handlers.register(self.router, self)
@@ -109,6 +117,13 @@ class SimServer:
     def authenticate(self, req: Request, required: bool) -> auth.Ctx:
         return auth.authenticate(self.state, req.headers, required)
 
+    def persist_secret(self) -> None:
+        """Write the signing key and the account token lists back to the secret file, if there is one."""
+        if self.secret_file:
+            with self.state.lock:
+                tokens = {name: list(acct.tokens) for name, acct in self.state.accounts.items() if acct.tokens}
+                secret.save(self.secret_file, self.state.secret_key, tokens)
+
     def portal_token(self, expires_in: int = 0, token_id: str = "") -> str:
         """An API key for the seeded `portal` account, recorded like POST /api/v1/account/portal/token."""
         import uuid
@@ -121,6 +136,7 @@ class SimServer:
             if "exp" in claims:
                 entry["exp"] = claims["exp"]
             account.tokens.append(entry)
+        self.persist_secret()
         return token
 
     def login_token(self, username: str = "admin") -> str:

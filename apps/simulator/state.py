@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import cron, resources, seed
+from apps.core import cron
+
+from . import resources, seed
 from .rbac import Enforcer, Policy, project_policy
 from .resources import Key
 

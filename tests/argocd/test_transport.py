@@ -73,7 +73,7 @@ def test_static_token_401_is_not_retried(sim):
     assert session.count("GET", "/api/v1/applications") == 1
 
 
-def test_logout_revokes_and_next_call_logs_in_again(sim):
+def test_logout_forgets_the_token_and_next_call_logs_in_again(sim):
     session = CountingSession()
     with ArgoCDClient(sim.url, username="admin", password="password", name="pw", session=session) as c:
         c.login()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -45,7 +45,6 @@ def test_admin_registers_an_instance_with_a_token(admin_client, sim, portal_toke
 
 
 def test_username_and_password_are_exchanged_for_an_api_key_of_that_account(admin_client, sim):
-    revoked_before = len(sim.state.revoked)
     response = admin_client.post(
         "/instances/new/", _form(name="sim-key", url=sim.url, username="portal", password="portal-password")
     )
@@ -57,9 +56,26 @@ def test_username_and_password_are_exchanged_for_an_api_key_of_that_account(admi
     assert instance.password == "", "with an API key the password is not kept"
     assert instance.token_expires_at > timezone.now() + timedelta(days=settings.PORTAL_TOKEN_LIFETIME_DAYS - 1)
     assert any(t["id"] == instance.token_id for t in sim.state.accounts["portal"].tokens)
-    assert len(sim.state.revoked) == revoked_before + 1, "the login session used for the exchange is logged out"
     event = AuditEvent.objects.exclude(outcome="started").get(kind="instance", action="create", instance="sim-key")
     assert event.request["credential"] == "api-key" and "password" not in event.request
+
+
+def test_the_page_says_how_long_the_login_session_used_for_the_key_exchange_stays_valid(admin_client, sim):
+    # Argo CD's API cannot end a login session (DELETE /api/v1/session only clears a cookie), so the
+    # portal does not pretend it did: it says until when that session stays valid.
+    response = admin_client.post(
+        "/instances/new/",
+        _form(name="sim-exchange", url=sim.url, username="portal", password="portal-password"),
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "The login session used to create the API key stays valid in sim-exchange until" in page
+    event = AuditEvent.objects.exclude(outcome="started").get(kind="instance", action="create", instance="sim-exchange")
+    until = datetime.fromisoformat(event.request["login_session_valid_until"])
+    assert timezone.now() + timedelta(hours=23) < until <= timezone.now() + timedelta(hours=24, minutes=1)
+    assert f"{until:%Y-%m-%d %H:%M} UTC" in page
+    form = admin_client.get("/instances/new/").content.decode()
+    assert "stays valid until it expires" in form
 
 
 def test_an_account_without_api_key_capability_keeps_a_session_and_its_password(admin_client, sim):

@@ -10,6 +10,7 @@ from apps.access.models import Grant
 from apps.audit.models import AuditEvent
 from apps.instances.models import Instance
 from apps.teams.models import Membership, Team
+from tests.simulator.helpers import pgp_public_key  # noqa: F401  (re-exported for the kinds tests)
 
 
 @pytest.fixture
@@ -40,14 +41,6 @@ def unique() -> str:
 def events(**filters) -> list[AuditEvent]:
     """Outcome events, oldest first (each change to Argo CD also has its `started` intent just before it)."""
     return list(AuditEvent.objects.filter(**filters).exclude(outcome="started").order_by("id"))
-
-
-def pgp_public_key(seed: str) -> str:
-    """An ASCII-armored block whose body is a version-4 public key packet (a different one per `seed`)."""
-    import base64
-
-    body = base64.b64encode(b"\x99\x01\x0d\x04" + seed.encode()).decode()
-    return f"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n{body}\n-----END PGP PUBLIC KEY BLOCK-----\n"
 
 
 def shown_token(body: str) -> str:

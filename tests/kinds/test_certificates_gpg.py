@@ -130,3 +130,22 @@ def test_adding_a_key_that_is_already_there_goes_to_the_list_not_an_empty_key_pa
     r = admin_client.post("/kinds/gpgkeys/sim-k/new/", {"keyData": pgp_public_key(unique)})
     assert r.status_code == 302 and r["Location"] == "/kinds/gpgkeys/?instance=sim-k"
     assert "added no new GPG key on sim-k" in admin_client.get(r["Location"]).content.decode()
+
+
+def test_certificates_show_the_subject_argocd_reads_and_known_hosts_their_sha256_fingerprint(
+    admin_client, argo, sim, unique
+):
+    host = f"git.{unique}.example"
+    admin_client.post(
+        "/kinds/certificates/sim-k/new/", {"serverName": host, "certType": "https", "certData": pem_certificate(host)}
+    )
+    admin_client.post(
+        "/kinds/certificates/sim-k/new/", {"serverName": host, "certType": "ssh", "certData": SSH_LINE.format(u=unique)}
+    )
+    listed = admin_client.get(f"/kinds/certificates/?hostNamePattern={host}").content.decode()
+    assert "Subject / SHA256 fingerprint" in listed
+    assert f"CN={host}" in listed and "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU" in listed
+    tls = admin_client.get(f"/kinds/certificates/sim-k/{quote(f'{host}:https:', safe='')}/").content.decode()
+    assert "subject" in tls and f"CN={host}" in tls and "ecdsa" in tls
+    ssh = admin_client.get(f"/kinds/certificates/sim-k/{quote(f'{host}:ssh:ssh-ed25519', safe='')}/").content.decode()
+    assert "SHA256 fingerprint" in ssh and "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU" in ssh

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import copy
 import json
+import os
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from functools import cache, lru_cache
@@ -78,10 +80,66 @@ def enc(value: str) -> str:
     return quote(value, safe="")
 
 
-def pgp_public_key(seed: str) -> str:
-    """An ASCII-armored block whose body is a version-4 public key packet (a different one per `seed`)."""
-    body = base64.b64encode(b"\x99\x01\x0d\x04" + seed.encode()).decode()
-    return f"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n{body}\n-----END PGP PUBLIC KEY BLOCK-----\n"
+@cache
+def pgp_public_key(seed: str, algo: str = "ed25519") -> str:
+    """A real ASCII-armored public key that gpg makes for `Test <seed>` (the same one for the same seed)."""
+    with tempfile.TemporaryDirectory(prefix="gpgt-") as home:
+        env = {**os.environ, "GNUPGHOME": home}
+        batch = ["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
+        owner = f"Test {seed} <{seed}@example.com>"
+        try:
+            subprocess.run(
+                [*batch, "--quick-gen-key", owner, algo, "sign", "never"], env=env, check=True, capture_output=True
+            )
+            return subprocess.run(
+                ["gpg", "--armor", "--export"], env=env, check=True, capture_output=True, text=True
+            ).stdout
+        finally:
+            subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False, capture_output=True)
+
+
+def gpg_colons(armored: str) -> list[list[str]]:
+    """`gpg --with-colons --list-keys` of the block imported into a fresh keyring: the fields per line."""
+    with tempfile.TemporaryDirectory(prefix="gpgt-") as home:
+        env = {**os.environ, "GNUPGHOME": home}
+        subprocess.run(
+            ["gpg", "--batch", "--import"], input=armored, env=env, check=True, capture_output=True, text=True
+        )
+        out = subprocess.run(
+            ["gpg", "--with-colons", "--list-keys"], env=env, check=True, capture_output=True, text=True
+        ).stdout
+    return [line.split(":") for line in out.splitlines()]
+
+
+def self_signed_pem(common_name: str) -> str:
+    """A real self-signed ECDSA certificate for CN=<common_name>, O=Fidelity Test, C=DE, in PEM."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Fidelity Test"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def unique(prefix: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 
-from .helpers import enc, login, new_app_body, unique
+from .helpers import enc, login, new_app_body, self_signed_pem, unique
 
 
 def _project(name: str, **meta) -> dict:
@@ -187,9 +187,8 @@ def test_app_upsert_merges_labels_while_update_replaces_them(admin):
 
 def test_certificate_conflict_without_upsert_is_a_plain_error(admin):
     host = f"{unique('st-cert')}.example.com"
-    pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    first = base64.b64encode(pem).decode()
-    second = base64.b64encode(pem.replace(b"MIIB", b"MIIC")).decode()
+    first = base64.b64encode(self_signed_pem(host).encode()).decode()
+    second = base64.b64encode(self_signed_pem(host).encode()).decode()
     item = {"serverName": host, "certType": "https", "certData": first}
     assert admin.post("/api/v1/certificates", {"items": [item]}).status_code == 200
     r = admin.post("/api/v1/certificates", {"items": [{**item, "certData": second}]})

@@ -404,7 +404,9 @@ CASES = [
                             "serverName": "swagger.example.com",
                             "certType": "ssh",
                             "certSubType": "ssh-ed25519",
-                            "certData": base64.b64encode(b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqq").decode(),
+                            "certData": base64.b64encode(
+                                b"AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+                            ).decode(),
                         }
                     ]
                 }
@@ -420,7 +422,7 @@ CASES = [
         ),
     ),
     ("GET", "/api/v1/gpgkeys", lambda e: ("/api/v1/gpgkeys", {})),
-    ("GET", "/api/v1/gpgkeys/{keyID}", lambda e: ("/api/v1/gpgkeys/4AEE18F83AFDEB23", {})),
+    ("GET", "/api/v1/gpgkeys/{keyID}", lambda e: ("/api/v1/gpgkeys/994FCCE12C8A7203", {})),
     (
         "POST",
         "/api/v1/gpgkeys",
@@ -429,7 +431,7 @@ CASES = [
             {"json": {"keyData": pgp_public_key("swagger")}},
         ),
     ),
-    ("DELETE", "/api/v1/gpgkeys", lambda e: ("/api/v1/gpgkeys", {"params": {"keyID": "4AEE18F83AFDEB23"}})),
+    ("DELETE", "/api/v1/gpgkeys", lambda e: ("/api/v1/gpgkeys", {"params": {"keyID": "994FCCE12C8A7203"}})),
     ("GET", "/api/v1/notifications/services", lambda e: ("/api/v1/notifications/services", {})),
     ("GET", "/api/v1/notifications/templates", lambda e: ("/api/v1/notifications/templates", {})),
     ("GET", "/api/v1/notifications/triggers", lambda e: ("/api/v1/notifications/triggers", {})),

@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from apps.core.cron import window_active
 from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
-from apps.simulator.cron import Cron, CronError, parse_duration, window_active
 from apps.simulator.handlers.appsets import render_string
 from apps.simulator.handlers.common import parse_selector, project_fields, selector_matches
+from apps.simulator.state import State
 
 
 def test_json_patch_rfc6902_examples():
@@ -29,6 +30,21 @@ def test_json_patch_rfc6902_examples():
         apply_json_patch({"a": {}}, [{"op": "move", "from": "/a", "path": "/a/b"}])
 
 
+def test_json_patch_errors_name_the_failing_operation_and_never_change_the_input():
+    doc = {"spec": {"project": "default"}, "l": [1]}
+    with pytest.raises(PatchError, match="^replace operation does not apply: doc is missing path: /spec/nope/x$"):
+        apply_json_patch(doc, [{"op": "replace", "path": "/spec/nope/x", "value": 1}])
+    with pytest.raises(PatchError, match="^testing value /spec/project failed: test failed$"):
+        apply_json_patch(doc, [{"op": "test", "path": "/spec/project", "value": "other"}])
+    with pytest.raises(PatchError):
+        apply_json_patch(doc, [{"op": "bogus", "path": "/l"}])
+    with pytest.raises(PatchError):
+        apply_json_patch(doc, ["not an operation"])
+    assert apply_json_patch(doc, [{"op": "replace", "path": "", "value": {"z": 1}}]) == {"z": 1}
+    assert apply_json_patch(doc, [{"op": "add", "path": "/l/-", "value": 2}])["l"] == [1, 2]
+    assert doc == {"spec": {"project": "default"}, "l": [1]}
+
+
 def test_merge_patch_rfc7386():
     assert apply_merge_patch({"a": "b", "c": {"d": "e", "f": "g"}}, {"a": "z", "c": {"f": None}}) == {
         "a": "z",
@@ -37,18 +53,14 @@ def test_merge_patch_rfc7386():
     assert apply_merge_patch({"a": [1]}, {"a": [2]}) == {"a": [2]}
 
 
-def test_cron_and_windows():
+def test_simulator_windows_use_argocd_semantics():
     now = datetime(2026, 3, 7, 3, 30, tzinfo=UTC)  # a Saturday
-    assert Cron("0 3 * * 6").matches(now.replace(minute=0))
     assert window_active("0 3 * * 6", "1h", "UTC", now)
     assert not window_active("0 3 * * 6", "20m", "UTC", now)
     assert not window_active("0 3 * * 1-5", "1h", "UTC", now)
     assert window_active("*/15 * * * *", "10m", "", now.replace(minute=35))
-    assert parse_duration("1h30m") == 5400
-    with pytest.raises(CronError):
-        Cron("61 * * * *")
-    with pytest.raises(CronError):
-        parse_duration("soon")
+    # An unparseable window blocks: the simulator treats it as active.
+    assert State.window_active({"schedule": "0 3 * * 7", "duration": "1h"})
 
 
 @pytest.mark.parametrize(

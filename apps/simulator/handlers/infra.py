@@ -12,6 +12,7 @@ import hashlib
 from typing import Any
 from urllib.parse import unquote_plus
 
+from .. import certs, gpg
 from ..errors import denied, invalid, not_found, unknown
 from ..httpd import Request, Router
 from ..rbac import glob_match
@@ -100,36 +101,6 @@ def public_cluster(cluster: dict, apps_count: int | None = None) -> dict:
     if apps_count is not None:
         out.setdefault("info", {})["applicationsCount"] = apps_count
     return out
-
-
-def pgp_public_key_problem(data: str) -> str:
-    """What gpg --import would object to in an ASCII-armored public key block; "" if it holds a key packet.
-
-    The body (after the armor headers, without the =CRC line) must be base64 whose first packet is a
-    public key (tag 6), as in every exported key.
-    """
-    begin, end = "-----BEGIN PGP PUBLIC KEY BLOCK-----", "-----END PGP PUBLIC KEY BLOCK-----"
-    lines = [ln.strip() for ln in data.strip().splitlines()]
-    if not lines or lines[0] != begin or end not in lines:
-        return "no valid OpenPGP data found"
-    body = lines[1 : lines.index(end)]
-    if "" in body:  # armor headers (Version: …, Comment: …) end at the first blank line
-        body = body[body.index("") + 1 :]
-    text = "".join(ln for ln in body if ln and not ln.startswith("="))
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return "invalid armor: the key data is not valid base64"
-    if len(raw) < 3 or not raw[0] & 0x80:
-        return "no valid OpenPGP data found"
-    if raw[0] & 0x40:  # new-format packet header: tag, then a 1, 2 or 5 byte length
-        tag, header = raw[0] & 0x3F, 2 if raw[1] < 192 else 3 if raw[1] < 224 else 6 if raw[1] == 255 else 2
-    else:  # old format: tag and length type in the first byte
-        tag, header = (raw[0] >> 2) & 0x0F, 1 + (1, 2, 4, 0)[raw[0] & 0x03]
-    if tag != 6:
-        return "no public key packet found"
-    version = raw[header] if len(raw) > header else 0
-    return "" if version in (3, 4, 5, 6) else f"unsupported public key packet version {version}"
 
 
 def register(router: Router, sim: Any) -> None:
@@ -508,24 +479,35 @@ def register(router: Router, sim: Any) -> None:
                     data = base64.b64decode(item.get("certData") or "", validate=True).decode()
                 except (binascii.Error, UnicodeDecodeError) as exc:
                     raise invalid(f"illegal base64 data in certData: {exc}") from exc
-                if ctype == "https" and "BEGIN CERTIFICATE" not in data:
-                    raise invalid("invalid PEM data in certificate for " + host)
-                subtype = item.get("certSubType") or (
-                    data.split()[1] if ctype == "ssh" and len(data.split()) > 1 else ""
-                )
+                # Argo CD validates the data with Go's x509 / ssh packages: plain errors, HTTP 500.
+                if ctype == "https":
+                    try:
+                        found = certs.tls_certificates(data)
+                    except ValueError as exc:
+                        raise unknown(str(exc)) from exc
+                    if not found:
+                        raise unknown("No valid PEM data received.")
+                    subtype, info = found[0]
+                else:
+                    subtype = item.get("certSubType") or ""
+                    try:
+                        info = "SHA256:" + certs.ssh_fingerprint(subtype, data)
+                    except ValueError as exc:
+                        raise unknown(str(exc)) from exc
                 cert = {
                     "serverName": host,
                     "certType": ctype,
                     "certSubType": subtype,
                     "certData": item["certData"],
-                    "certInfo": "SHA256:"
-                    + base64.b64encode(hashlib.sha256(data.encode()).digest()).decode().rstrip("="),
+                    "certInfo": info,
                 }
                 old = next(
                     (
                         c
                         for c in state.certs
-                        if (c["serverName"], c["certType"], c["certSubType"]) == (host, ctype, subtype)
+                        # A TLS entry is kept per server name; a known-hosts entry per name and key type.
+                        if (c["serverName"], c["certType"]) == (host, ctype)
+                        and (ctype == "https" or c["certSubType"] == subtype)
                     ),
                     None,
                 )
@@ -576,25 +558,22 @@ def register(router: Router, sim: Any) -> None:
     def create_key(req: Request) -> dict:
         req.ctx.require("gpgkeys", "create", "")
         body = req.obj()
-        data = body.get("keyData") or ""
-        problem = pgp_public_key_problem(data)
-        if problem:
-            raise invalid(f"Could not parse GnuPG key: {problem}")
-        fingerprint = hashlib.sha1(data.encode()).hexdigest().upper()
-        kid = fingerprint[-16:]
+        try:
+            keys = gpg.read_public_keys(body.get("keyData") or "")
+        except gpg.GpgError as exc:
+            raise invalid(f"Could not parse GnuPG key: {exc}") from exc
+        created, skipped = [], []
         with state.lock:
-            if kid in state.gpgkeys:
-                return {"created": {"metadata": {}, "items": []}, "skipped": [kid]}
-            key = {
-                "keyID": kid,
-                "fingerprint": fingerprint,
-                "owner": "Imported Key <keys@acme.example>",
-                "trust": "unknown",
-                "subType": "rsa4096",
-                "keyData": data,
-            }
-            state.gpgkeys[kid] = key
-            return {"created": {"metadata": {}, "items": [copy.deepcopy(key)]}}
+            for key in keys:
+                if key["keyID"] in state.gpgkeys:
+                    skipped.append(key["keyID"])
+                    continue
+                state.gpgkeys[key["keyID"]] = key
+                created.append(copy.deepcopy(key))
+        answer: dict[str, Any] = {"created": {"metadata": {}, "items": created}}
+        if skipped:
+            answer["skipped"] = skipped
+        return answer
 
     def delete_key(req: Request) -> dict:
         req.ctx.require("gpgkeys", "delete", "")

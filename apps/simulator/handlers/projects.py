@@ -6,6 +6,8 @@ import copy
 import uuid
 from typing import Any
 
+from apps.core import cron
+
 from .. import auth
 from ..errors import ABORTED, ApiError, denied, invalid, not_found
 from ..httpd import Request, Router
@@ -14,6 +16,45 @@ from ..state import NAMESPACE, State, now_ts
 from .common import destination_permitted, list_meta, source_permitted
 
 SECRET_CLUSTER_FIELDS = ("bearerToken", "password")
+
+
+def differing_keys(a: Any, b: Any) -> list[str]:
+    """The path parts where two specs differ, as Argo CD's GetDifferentPathsBetweenStructs lists them.
+
+    Argo CD diffs the Go structs (r3labs/diff) and flattens every change's path into one list of Go field
+    names and list indexes; a JSON key's Go name is the key with its first letter upper-cased.
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b), key=lambda k: (k not in a, k)):
+            if a.get(key) in (None, "", [], {}, False) and b.get(key) in (None, "", [], {}, False):
+                continue  # Go's zero values: an absent field and an empty one are the same struct
+            for part in _field_diff(a.get(key), b.get(key)):
+                out += [key[:1].upper() + key[1:], *part]
+        return out
+    return [] if a == b else [""]
+
+
+def _field_diff(a: Any, b: Any) -> list[list[str]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        sub = differing_keys(a, b)
+        return [sub] if sub else []
+    if isinstance(a, list) and isinstance(b, list):
+        changes = []
+        for i in range(max(len(a), len(b))):
+            left = a[i] if i < len(a) else None
+            right = b[i] if i < len(b) else None
+            if left != right:
+                inner = differing_keys(left, right) if isinstance(left, dict) and isinstance(right, dict) else []
+                changes.append([str(i), *inner])
+        return changes
+    return [] if a == b else [[]]
+
+
+def spec_is_different_message(entity: str, old: dict, new: dict) -> str:
+    basic = f"existing {entity} spec is different; use upsert flag to force update"
+    keys = [k for k in differing_keys(old, new) if k]
+    return f'{basic}; difference in keys "{",".join(keys)}"' if keys else basic
 
 
 def register(router: Router, sim: Any) -> None:
@@ -50,15 +91,17 @@ def register(router: Router, sim: Any) -> None:
                         f"invalid policy rule '{line}': object must be of form '{name}/*' or '{name}/<APPNAME>'"
                     )
         for window in proj.get("spec", {}).get("syncWindows") or []:
-            from ..cron import Cron, CronError, parse_duration
-
             if window.get("kind") not in ("allow", "deny"):
                 raise invalid(f"kind '{window.get('kind')}' mismatch: can only be allow or deny")
+            schedule, duration = window.get("schedule", ""), window.get("duration", "")
             try:
-                Cron(window.get("schedule", ""))
-                parse_duration(window.get("duration", ""))
-            except CronError as exc:
-                raise invalid(f"cannot parse schedule or duration: {exc}") from exc
+                cron.Schedule(schedule)
+            except cron.CronError as exc:
+                raise invalid(f"cannot parse schedule '{schedule}': {exc}") from exc
+            try:
+                cron.parse_duration(duration)
+            except cron.CronError as exc:
+                raise invalid(f"cannot parse duration '{duration}': {exc}") from exc
             if not (window.get("applications") or window.get("namespaces") or window.get("clusters")):
                 raise invalid("window must have at least one of applications, namespaces or clusters")
 
@@ -114,7 +157,7 @@ def register(router: Router, sim: Any) -> None:
                 return copy.deepcopy(proj)
             if not body.get("upsert"):
                 if existing["spec"] != proj["spec"]:
-                    raise invalid("existing project spec is different, use upsert flag to force update")
+                    raise invalid(spec_is_different_message("project", existing["spec"], proj["spec"]))
                 return copy.deepcopy(existing)
             req.ctx.require("projects", "update", name)
             # An upsert writes only the spec onto the stored project: its labels, annotations, finalizers

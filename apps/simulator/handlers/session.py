@@ -39,10 +39,8 @@ def register(router: Router, sim: Any) -> None:
         return Response({"token": token}, headers=auth.set_cookie_headers(token))
 
     def delete_session(req: Request) -> Response:
-        jti = req.ctx.claims.get("jti")
-        if jti and req.ctx.claims.get("sub", "").endswith(":login"):
-            with state.lock:
-                state.revoked.add(jti)
+        # Argo CD's SessionService.Delete only clears the cookie: the token itself stays valid until it
+        # expires (only the web /auth/logout flow revokes it).
         return Response(
             {"token": ""},
             headers=[("Set-Cookie", f"{auth.COOKIE}=; path=/; Max-Age=0; SameSite=lax; httpOnly")],
@@ -110,6 +108,7 @@ def register(router: Router, sim: Any) -> None:
             if "exp" in claims:
                 entry["exp"] = claims["exp"]
             acct.tokens.append(entry)
+        sim.persist_secret()
         return {"token": token}
 
     def delete_token(req: Request) -> dict:
@@ -123,6 +122,7 @@ def register(router: Router, sim: Any) -> None:
             acct.tokens = [t for t in acct.tokens if t["id"] != token_id]
             if len(acct.tokens) == before:
                 raise not_found(f"token with id '{token_id}' does not exist")
+        sim.persist_secret()
         return {}
 
     def update_password(req: Request) -> Response:

@@ -64,6 +64,9 @@ def simulator_command(python: str, opts: dict, key_file: Path) -> list[str]:
         str(key_file),
         "--bootstrap-key-ttl",
         str(BOOTSTRAP_KEY_TTL),
+        # Restarted simulators keep accepting the API keys the portal holds (Argo CD keeps them in argocd-secret).
+        "--secret-dir",
+        str(Path(settings.VAR_DIR) / "demo-simulators"),
     ]
 
 

@@ -58,6 +58,12 @@ class Command(BaseCommand):
             "{name: {url, token, id}}) for registering the instances; keys are never printed",
         )
         parser.add_argument("--bootstrap-key-ttl", type=int, default=900, help="seconds the bootstrap keys live")
+        parser.add_argument(
+            "--secret-dir",
+            help="keep each instance's signing key (server.secretkey) and account API-key list in DIR/<name>.json "
+            "(mode 0600), as Argo CD keeps them in argocd-secret, so a restarted simulator accepts the tokens "
+            "it issued before; without it every start signs with a new random key",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         servers = []
@@ -76,6 +82,7 @@ class Command(BaseCommand):
                 admin_password=opts["admin_password"],
                 portal_password=opts["portal_password"],
                 host=opts["host"],
+                secret_file=Path(opts["secret_dir"]) / f"{name}.json" if opts["secret_dir"] else None,
             ).start()
             servers.append(server)
             self.stdout.write(f"{server.name} {server.url}")
