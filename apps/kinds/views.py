@@ -245,6 +245,11 @@ def delete(request: HttpRequest, kind: str, instance: str, key: str) -> HttpResp
     obj = services.fetch(k, inst, key)
     project = services.check(request, "delete", k, inst, obj, key)
     context: dict[str, Any] = {"kind": k, "instance": inst, "key": key, "obj": services.display(obj)}
+    payload = None
+    if k.slug == "applicationsets":  # name what goes with the set (or stays), and record it
+        context.update(extras.appset_deletion(inst, obj))
+        verdict = "deleted" if context["apps_deleted"] else "kept"
+        payload = {f"applications_{verdict}": [a["application"] for a in context["owned_apps"]]}
     if request.method == "POST":
         if k.typed_delete and request.POST.get("confirm_name", "") != key:
             context["error"] = f"Type {key} exactly to confirm."
@@ -258,6 +263,7 @@ def delete(request: HttpRequest, kind: str, instance: str, key: str) -> HttpResp
             project=project,
             call=lambda c: k.delete(c, key, obj),
             before=obj,
+            payload=payload,
         )
         if result.ok:
             messages.success(request, f"{k.singular} {key} deleted from {inst.name}.")
