@@ -14,6 +14,22 @@ from .conftest import events
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _leave_no_generated_apps(sim, unique):
+    """The simulator is shared by the whole session: drop this test's sets and the apps they generated."""
+    yield
+    from apps.simulator import appset_controller
+
+    with sim.state.lock:
+        for key, appset in list(sim.state.appsets.items()):
+            if unique in key[1]:
+                del sim.state.appsets[key]
+                for rec in appset_controller.owned_apps(sim.state, appset):
+                    sim.state.delete_app(rec, False, "", "test")
+        for rec in [r for r in sim.state.apps.values() if unique in r.name]:
+            sim.state.delete_app(rec, False, "", "test")
+
+
 def appset_yaml(name: str, envs=("dev", "staging"), project: str = "default") -> str:
     return yaml.safe_dump(
         {
