@@ -31,7 +31,7 @@ ACTOR = "applicationset-controller"
 RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 POLICIES = ("create-only", "create-update", "create-delete", "sync")
 # The tick re-reads every set at most this often (generators may depend on clusters that change).
-RESYNC_SECONDS = 0.5
+RESYNC_SECONDS = 1.0
 
 _last_resync: weakref.WeakKeyDictionary[State, float] = weakref.WeakKeyDictionary()
 
@@ -80,6 +80,17 @@ def owned_apps(state: State, appset: dict) -> list[AppRec]:
         (rec for rec in state.apps.values() if rec.namespace == ns and controller_uid(rec) == uid),
         key=lambda r: r.name,
     )
+
+
+def _owned_index(state: State) -> dict[str, list[AppRec]]:
+    """Apps by the uid of their controlling set, in one pass (what the controller's field index gives it)."""
+    index: dict[str, list[AppRec]] = {}
+    for rec in state.apps.values():
+        if rec.obj["metadata"].get("ownerReferences"):
+            uid = controller_uid(rec)
+            if uid:
+                index.setdefault(uid, []).append(rec)
+    return index
 
 
 def _validate(state: State, apps: list[dict], appset_name: str) -> dict[int, str]:
@@ -170,7 +181,7 @@ def _conditions(error_reason: str, error_message: str, params_ok: bool) -> list[
     ]
 
 
-def _set_status(state: State, appset: dict, conditions: list[dict]) -> None:
+def _set_status(state: State, appset: dict, conditions: list[dict], owned: list[AppRec]) -> None:
     """Write conditions and resources; publish only when something changed (keeps resourceVersion quiet)."""
     status = appset.setdefault("status", {})
     old = {c.get("type"): c for c in status.get("conditions") or []}
@@ -191,7 +202,8 @@ def _set_status(state: State, appset: dict, conditions: list[dict]) -> None:
             "status": ((rec.obj.get("status") or {}).get("sync") or {}).get("status", "Unknown"),
             "health": {"status": ((rec.obj.get("status") or {}).get("health") or {}).get("status", "Unknown")},
         }
-        for rec in owned_apps(state, appset)
+        for rec in sorted(owned, key=lambda r: r.name)
+        if rec.namespace == (appset["metadata"].get("namespace") or NAMESPACE)
     ]
     before = (status.get("conditions"), status.get("resources"), status.get("resourcesCount"))
     comparable = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []]
@@ -212,18 +224,20 @@ def _event(state: State, appset: dict, reason: str, message: str) -> None:
     state.object_event(state.appset_events, "ApplicationSet", meta["name"], meta["uid"], reason, message)
 
 
-def reconcile(state: State, appset: dict) -> None:
+def reconcile(state: State, appset: dict, owned: list[AppRec] | None = None) -> None:
     """One pass of the controller over one set (create / update / delete apps, then status)."""
     from .handlers.appsets import generate_apps
 
+    owned = owned_apps(state, appset) if owned is None else owned
     try:
         generated = generate_apps(state, appset)
     except ApiError as exc:
-        _set_status(state, appset, _conditions("ApplicationGenerationFromParamsError", exc.message, False))
+        _set_status(state, appset, _conditions("ApplicationGenerationFromParamsError", exc.message, False), owned)
         return
     errors = _validate(state, generated, appset["metadata"]["name"])
     valid = [app for i, app in enumerate(generated) if i not in errors]
-    current = {rec.name: rec for rec in owned_apps(state, appset)}
+    current = {rec.name: rec for rec in owned}
+    changed = False
     update = allows_update(appset)
     for app in valid:
         want = _desired(app, appset)
@@ -231,6 +245,7 @@ def reconcile(state: State, appset: dict) -> None:
         rec = state.apps.get((want["metadata"]["namespace"], name))
         if rec is None:
             state.add_app(want, ACTOR)
+            changed = True
             _event(state, appset, "created", f'created Application "{name}"')
         elif rec.obj["metadata"].get("deletionTimestamp"):
             continue  # being deleted; it is created again once gone
@@ -243,19 +258,23 @@ def reconcile(state: State, appset: dict) -> None:
             # create-only still adopts an app it finds unowned (createInCluster passes it to CreateOrUpdate).
             rec.obj["metadata"]["ownerReferences"] = want["metadata"]["ownerReferences"]
             state.replace_app(rec, want, ACTOR)
+            changed = True
             _event(state, appset, "updated", f'updated Application "{name}"')
     if allows_delete(appset):
         wanted = {app["metadata"].get("name") for app in generated}
         for name, rec in current.items():
-            if name not in wanted:
+            if name not in wanted and not rec.obj["metadata"].get("deletionTimestamp"):
                 delete_owned(state, rec)
+                changed = True
                 _event(state, appset, "Deleted", f'Deleted Application "{name}"')
+    if changed:
+        owned = owned_apps(state, appset)
     if errors:
         messages = [errors[i] for i in sorted(errors)]
         message = messages[-1] + (f" (and {len(messages) - 1} more)" if len(messages) > 1 else "")
-        _set_status(state, appset, _conditions("ApplicationValidationError", message, True))
+        _set_status(state, appset, _conditions("ApplicationValidationError", message, True), owned)
     else:
-        _set_status(state, appset, _conditions("", "", True))
+        _set_status(state, appset, _conditions("", "", True), owned)
 
 
 def on_delete(state: State, appset: dict) -> list[str]:
@@ -279,5 +298,8 @@ def tick(state: State, force: bool = False) -> None:
         return
     _last_resync[state] = mono
     with state.lock:
+        if not state.appsets:
+            return
+        index = _owned_index(state)
         for appset in list(state.appsets.values()):
-            reconcile(state, appset)
+            reconcile(state, appset, index.get(appset["metadata"]["uid"], []))
