@@ -247,9 +247,9 @@ def delete(request: HttpRequest, kind: str, instance: str, key: str) -> HttpResp
     context: dict[str, Any] = {"kind": k, "instance": inst, "key": key, "obj": services.display(obj)}
     payload = None
     if k.slug == "applicationsets":  # name what goes with the set (or stays), and record it
-        context.update(extras.appset_deletion(inst, obj))
+        context.update(extras.appset_deletion(inst, obj, request.user))
         verdict = "deleted" if context["apps_deleted"] else "kept"
-        payload = {f"applications_{verdict}": [a["application"] for a in context["owned_apps"]]}
+        payload = {f"applications_{verdict}": context["owned_names"]}
     if request.method == "POST":
         if k.typed_delete and request.POST.get("confirm_name", "") != key:
             context["error"] = f"Type {key} exactly to confirm."

@@ -210,3 +210,26 @@ def test_an_edit_may_not_rename_or_move_the_applicationset(admin_client, argo, s
     assert not events(kind="applicationset", action="edit")
     ok = admin_client.post(f"/kinds/applicationsets/sim-k/{name}/edit/", {"yaml": appset_yaml(name, envs=("prod",))})
     assert ok.status_code == 302
+
+
+def test_a_member_sees_only_the_generated_apps_they_may_view_and_a_count_of_the_rest(
+    client, alice, grant, argo, sim, unique
+):
+    name = f"as-{unique}"
+    doc = yaml.safe_load(appset_yaml(name, project="payments"))
+    doc["spec"]["syncPolicy"] = {"applicationsSync": "create-only"}
+    grant(alice, ["view", "create", "delete"], project="payments")
+    client.force_login(alice)
+    assert client.post("/kinds/applicationsets/sim-k/new/", {"yaml": yaml.safe_dump(doc)}).status_code == 302
+    with sim.state.lock:
+        # One generated app ends up in a project alice has no grant on (as a templatePatch could put it).
+        sim.state.apps[("argocd", f"{name}-staging")].obj["spec"]["project"] = "search"
+    page = client.get(f"/kinds/applicationsets/sim-k/{name}/").content.decode()
+    assert "Applications it owns (2)" in page and f"{name}-dev</a>" in page
+    assert f"{name}-staging" not in page and "and 1 more you may not view" in page
+    r = client.post(f"/kinds/applicationsets/sim-k/{name}/delete/", {"delete": "1"})
+    assert r.status_code == 302
+    # The audit log names everything that went, seen by alice or not.
+    assert events(kind="applicationset", action="delete")[-1].request == {
+        "applications_kept": [f"{name}-dev", f"{name}-staging"]
+    }
