@@ -157,10 +157,10 @@ def synced_recs(sim, admin: Client, prefix: str) -> list:
         return [sim.state.apps[("argocd", n)] for n in wanted]
 
 
-@pytest.mark.parametrize("preserve", [False, True])
-def test_deleting_a_set_deletes_its_apps_and_their_resources_unless_preserved(env, preserve):
+@pytest.mark.parametrize(("policy", "preserve"), [("sync", False), ("sync", True), ("create-delete", False)])
+def test_deleting_a_set_deletes_its_apps_and_their_resources_unless_preserved(env, policy, preserve):
     sim, admin = env
-    body = appset("gone", preserveResourcesOnDeletion=True) if preserve else appset("gone")
+    body = appset("gone", applicationsSync=policy, preserveResourcesOnDeletion=preserve)
     assert admin.post("/api/v1/applicationsets", body).status_code == 200
     assert admin.app("gone-dev")["metadata"].get("finalizers") == (None if preserve else [FINALIZER])
     recs = synced_recs(sim, admin, "gone")
@@ -174,9 +174,10 @@ def test_deleting_a_set_deletes_its_apps_and_their_resources_unless_preserved(en
     assert all(bool(rec.live) is preserve for rec in recs)
 
 
-def test_a_set_whose_policy_forbids_deletes_leaves_its_apps_behind_unowned(env):
+@pytest.mark.parametrize("policy", ["create-only", "create-update"])
+def test_a_set_whose_policy_forbids_deletes_leaves_its_apps_behind_unowned(env, policy):
     _sim, admin = env
-    admin.post("/api/v1/applicationsets", appset("keep", applicationsSync="create-update"))
+    admin.post("/api/v1/applicationsets", appset("keep", applicationsSync=policy))
     assert admin.delete("/api/v1/applicationsets/keep").status_code == 200
     assert names(admin, "keep") == ["keep-dev", "keep-staging"]
     assert "ownerReferences" not in admin.app("keep-dev")["metadata"]
