@@ -250,6 +250,8 @@ def delete(request: HttpRequest, kind: str, instance: str, key: str) -> HttpResp
         context.update(extras.appset_deletion(inst, obj, request.user))
         verdict = "deleted" if context["apps_deleted"] else "kept"
         payload = {f"applications_{verdict}": context["owned_names"]}
+        if context["owned_error"]:  # the list failed: say so rather than record "none"
+            payload["applications_unknown"] = context["owned_error"]
     if request.method == "POST":
         if k.typed_delete and request.POST.get("confirm_name", "") != key:
             context["error"] = f"Type {key} exactly to confirm."

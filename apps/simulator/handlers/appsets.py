@@ -1,4 +1,5 @@
-"""ApplicationSet endpoints and a small generator/template engine for previews.
+"""ApplicationSet endpoints and a small generator/template engine for previews and for the controller
+(`apps/simulator/appset_controller.py`, which turns the generated apps into real ones).
 
 Generators: list, clusters, git (directories against a fixed fake directory list; files yield the same
 dirs with a config.json-like param set), matrix (two children), merge (by mergeKeys).
