@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import NoReverseMatch, reverse
 
+from apps.access.rules import can
 from apps.argocd import ArgoCDError
 from apps.argocd.errors import FailedPrecondition
 from apps.core.cron import window_state
@@ -358,29 +359,75 @@ def _app_link(inst: Instance, name: str) -> str:
         return ""
 
 
+RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
+
+
+def _owned_by(app: JSON, appset: JSON) -> bool:
+    """Argo CD finds a set's apps by their controller owner reference (by uid when the set has one)."""
+    uid = dig(appset, "metadata.uid", "")
+    for ref in dig(app, "metadata.ownerReferences", []) or []:
+        if ref.get("kind") != "ApplicationSet" or not ref.get("controller", False):
+            continue
+        if (uid and ref.get("uid") == uid) or (not uid and ref.get("name") == dig(appset, "metadata.name")):
+            return True
+    return False
+
+
+def appset_apps(inst: Instance, appset: JSON, user: Any) -> tuple[list[dict], str, list[str]]:
+    """The set's applications from the live list (owner references), with progressive-sync step if any.
+
+    Returns the rows the user may view, Argo CD's error, and the names of all the apps the set owns.
+    """
+    steps = {r.get("application"): r for r in _appset_apps(appset) if r.get("step") or r.get("message")}
+    try:
+        with inst.client() as c:
+            apps = c.list_applications(projects=dig(appset, "spec.template.spec.project") or None)
+    except ArgoCDError as exc:
+        return [], exc.message, []
+    rows = []
+    everyone: list[str] = []
+    for a in apps:
+        if not _owned_by(a, appset):
+            continue
+        name = dig(a, "metadata.name", "")
+        everyone.append(name)
+        if not can(user, "view", inst, dig(a, "spec.project", "") or "default", name):
+            continue
+        step = steps.get(name) or {}
+        rows.append(
+            {
+                "application": name,
+                "status": f"{dig(a, 'status.sync.status', '')} {dig(a, 'status.health.status', '')}".strip(),
+                "step": step.get("step", ""),
+                "message": step.get("message", ""),
+                "url": _app_link(inst, name),
+                "cascade": RESOURCES_FINALIZER in (dig(a, "metadata.finalizers", []) or []),
+            }
+        )
+    # Apps the set's status lists outside the template's project (a templatePatch may move them) are counted
+    # too: the list above is asked for that project only, to ask Argo CD for less.
+    listed = {r.get("name") for r in dig(appset, "status.resources", []) or [] if r.get("kind") == "Application"}
+    elsewhere = {n for n in listed if n} - set(everyone)
+    return sorted(rows, key=lambda r: r["application"]), "", sorted(set(everyone) | elsewhere)
+
+
+def appset_deletion(inst: Instance, appset: JSON, user: Any) -> dict:
+    """What deleting the set takes with it, per its sync policy (Argo CD's API offers no orphan option)."""
+    rows, error, everyone = appset_apps(inst, appset, user)
+    policy = dig(appset, "spec.syncPolicy.applicationsSync", "") or "sync"
+    return {
+        "owned_apps": rows,
+        "owned_error": error,
+        "owned_names": everyone,
+        "owned_hidden": len(everyone) - len(rows),
+        "apps_policy": policy,
+        "apps_deleted": policy in ("sync", "create-delete"),
+        "resources_kept": bool(dig(appset, "spec.syncPolicy.preserveResourcesOnDeletion", False)),
+    }
+
+
 def load_appset(request, kind, inst, key, obj) -> dict:
-    rows = _appset_apps(obj)
-    error = ""
-    if not rows:  # older Argo CD / no progressive sync: find the apps by their owner reference
-        try:
-            with inst.client() as c:
-                apps = c.list_applications(projects=dig(obj, "spec.template.spec.project") or None)
-            rows = [
-                {
-                    "application": dig(a, "metadata.name"),
-                    "status": f"{dig(a, 'status.sync.status', '')} {dig(a, 'status.health.status', '')}".strip(),
-                }
-                for a in apps
-                if any(
-                    o.get("kind") == "ApplicationSet" and o.get("name") == key
-                    for o in dig(a, "metadata.ownerReferences", []) or []
-                )
-            ]
-        except ArgoCDError as exc:
-            error = exc.message
-    for r in rows:
-        r["url"] = _app_link(inst, r.get("application") or "")
-    return {"owned_apps": rows, "owned_error": error}
+    return appset_deletion(inst, obj, request.user)
 
 
 def load_project(request, kind, inst, key, obj) -> dict:

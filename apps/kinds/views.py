@@ -255,6 +255,13 @@ def delete(request: HttpRequest, kind: str, instance: str, key: str) -> HttpResp
     obj = services.fetch(k, inst, key)
     project = services.check(request, "delete", k, inst, obj, key)
     context: dict[str, Any] = {"kind": k, "instance": inst, "key": key, "obj": services.display(obj)}
+    payload = None
+    if k.slug == "applicationsets":  # name what goes with the set (or stays), and record it
+        context.update(extras.appset_deletion(inst, obj, request.user))
+        verdict = "deleted" if context["apps_deleted"] else "kept"
+        payload = {f"applications_{verdict}": context["owned_names"]}
+        if context["owned_error"]:  # the list failed: say so rather than record "none"
+            payload["applications_unknown"] = context["owned_error"]
     if request.method == "POST":
         if k.typed_delete and request.POST.get("confirm_name", "") != key:
             context["error"] = f"Type {key} exactly to confirm."
@@ -268,6 +275,7 @@ def delete(request: HttpRequest, kind: str, instance: str, key: str) -> HttpResp
             project=project,
             call=lambda c: k.delete(c, key, obj),
             before=obj,
+            payload=payload,
         )
         if result.ok:
             messages.success(request, f"{k.singular} {key} deleted from {inst.name}.")

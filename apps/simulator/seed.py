@@ -262,38 +262,24 @@ def generate(apps: int, projects: int, seed: int) -> Seed:
                 "labels": {"team": teams[0]},
             },
             "spec": {
-                "generators": [{"list": {"elements": [{"env": "dev"}, {"env": "staging"}]}}],
+                # A preview environment per cluster labelled preview=enabled. No seeded cluster carries the
+                # label, so the set owns no applications until one is labelled (and instance sizes stay
+                # exactly what was asked for).
+                "generators": [{"clusters": {"selector": {"matchLabels": {"preview": "enabled"}}}}],
                 "template": {
-                    "metadata": {"name": f"{teams[0]}-preview-{{{{env}}}}", "labels": {"team": teams[0]}},
+                    "metadata": {"name": f"{teams[0]}-preview-{{{{nameNormalized}}}}", "labels": {"team": teams[0]}},
                     "spec": {
                         "project": teams[0] if teams[0] in proj_names else "default",
                         "source": {
                             "repoURL": team_repo(teams[0]),
-                            "path": "apps/api/overlays/{{env}}",
+                            "path": "apps/api/overlays/preview",
                             "targetRevision": "HEAD",
                         },
-                        "destination": {"server": IN_CLUSTER, "namespace": f"{teams[0]}-{{{{env}}}}"},
+                        "destination": {"server": "{{server}}", "namespace": f"{teams[0]}-preview"},
                     },
                 },
             },
-            "status": {
-                "conditions": [
-                    {
-                        "type": "ParametersGenerated",
-                        "status": "True",
-                        "reason": "ParametersGenerated",
-                        "message": "Successfully generated parameters for all Applications",
-                        "lastTransitionTime": ts(BASE_TIME),
-                    },
-                    {
-                        "type": "ResourcesUpToDate",
-                        "status": "True",
-                        "reason": "ApplicationSetUpToDate",
-                        "message": "All applications have been generated successfully",
-                        "lastTransitionTime": ts(BASE_TIME),
-                    },
-                ]
-            },
+            "status": {},
         }
     ]
     # Real keys and a real (self-signed) certificate; certInfo is what Argo CD reads from them: the key's SHA256

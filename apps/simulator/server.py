@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from . import auth, secret
+from . import appset_controller, auth, secret
 from .handlers import applications as app_handlers
 from .handlers import appsets as appset_handlers
 from .handlers import infra as infra_handlers
@@ -67,6 +67,7 @@ class SimServer:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> SimServer:
+        appset_controller.tick(self.state, force=True)  # seeded sets start reconciled
         self._httpd = SimHTTPServer((self.host, self.port), self)
         self.port = self._httpd.server_address[1]
         self._serve_thread = threading.Thread(
@@ -103,6 +104,7 @@ class SimServer:
         while not self._stop.wait(TICK_SECONDS):
             try:
                 self.state.tick()
+                appset_controller.tick(self.state)
             except Exception:  # noqa: BLE001 - a bug in one tick must not kill the controller
                 import traceback
 

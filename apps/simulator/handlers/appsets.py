@@ -1,4 +1,5 @@
-"""ApplicationSet endpoints and a small generator/template engine for previews.
+"""ApplicationSet endpoints and a small generator/template engine for previews and for the controller
+(`apps/simulator/appset_controller.py`, which turns the generated apps into real ones).
 
 Generators: list, clusters, git (directories against a fixed fake directory list; files yield the same
 dirs with a config.json-like param set), matrix (two children), merge (by mergeKeys).
@@ -16,11 +17,14 @@ import uuid
 from fnmatch import fnmatch
 from typing import Any
 
+from .. import appset_controller
 from ..errors import denied, invalid, not_found
 from ..httpd import Request, Router, Stream
 from ..seed import GIT_DIRS
 from ..state import NAMESPACE, State, dumps, now_ts
 from .common import list_meta, match_label_selector, parse_selector, selector_matches
+
+RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 
 
 class TemplateError(Exception):
@@ -226,6 +230,12 @@ def generate_apps(state: State, appset: dict) -> list[dict]:
                 raise invalid(f"error generating application from params: {exc}") from exc
             meta = rendered.get("metadata") or {}
             meta.setdefault("namespace", NAMESPACE)
+            # Generated apps delete their resources with them unless the set preserves them
+            # (RenderTemplateParams adds the resources finalizer).
+            if not ((spec.get("syncPolicy") or {}).get("preserveResourcesOnDeletion")):
+                finalizers = list(meta.get("finalizers") or [])
+                if RESOURCES_FINALIZER not in finalizers:
+                    meta["finalizers"] = [*finalizers, RESOURCES_FINALIZER]
             app = {
                 "metadata": meta,
                 "spec": rendered.get("spec") or {},
@@ -300,7 +310,7 @@ def register(router: Router, sim: Any) -> None:
         validate(body)
         req.ctx.require("applicationsets", "create", rbac_obj(body))
         with state.lock:
-            generated = generate_apps(state, body)
+            generate_apps(state, body)  # a template that cannot render is refused up front
         meta_in = body["metadata"]
         ns = meta_in.get("namespace") or NAMESPACE
         if ns != NAMESPACE:
@@ -340,29 +350,11 @@ def register(router: Router, sim: Any) -> None:
             else:
                 meta.update({"uid": str(uuid.uuid4()), "creationTimestamp": now_ts(), "generation": 1})
             meta["resourceVersion"] = str(state.next_rv())
-            stamp = now_ts()
             appset = {
                 "metadata": meta,
                 "spec": copy.deepcopy(body.get("spec") or {}),
-                "status": {
-                    "conditions": [
-                        {
-                            "type": "ParametersGenerated",
-                            "status": "True",
-                            "reason": "ParametersGenerated",
-                            "message": "Successfully generated parameters for all Applications",
-                            "lastTransitionTime": stamp,
-                        },
-                        {
-                            "type": "ResourcesUpToDate",
-                            "status": "True",
-                            "reason": "ApplicationSetUpToDate",
-                            "message": "All applications have been generated successfully",
-                            "lastTransitionTime": stamp,
-                        },
-                    ],
-                    "resourcesCount": len(generated),
-                },
+                # The status belongs to the controller (a status subresource): an upsert keeps it.
+                "status": copy.deepcopy(existing.get("status") or {}) if existing is not None else {},
             }
             state.appsets[(ns, name)] = appset
             state.object_event(
@@ -374,6 +366,8 @@ def register(router: Router, sim: Any) -> None:
                 f"{req.ctx.username} {'updated' if existing else 'created'} ApplicationSet",
             )
             state.publish_appset("MODIFIED" if existing else "ADDED", appset)
+            # The controller reacts to the change at once (it watches its sets).
+            appset_controller.reconcile(state, appset)
             return copy.deepcopy(appset)
 
     def delete_appset(req: Request) -> dict:
@@ -381,7 +375,11 @@ def register(router: Router, sim: Any) -> None:
         with state.lock:
             key = (appset["metadata"]["namespace"], appset["metadata"]["name"])
             state.appsets.pop(key, None)
+            appset["metadata"]["resourceVersion"] = str(state.next_rv())
             state.publish_appset("DELETED", appset)
+            # Background propagation: the garbage collector (or, when the policy forbids deletes, the
+            # controller by dropping owner references) takes care of the generated apps.
+            appset_controller.on_delete(state, appset)
         return {}
 
     def generate(req: Request) -> dict:
@@ -406,16 +404,13 @@ def register(router: Router, sim: Any) -> None:
         appset = find(req, "get")
         nodes = []
         with state.lock:
-            for app in generate_apps(state, appset):
-                rec = state.apps.get((NAMESPACE, app["metadata"].get("name", "")))
-                if rec is None:
-                    continue
+            for rec in appset_controller.owned_apps(state, appset):
                 nodes.append(
                     {
                         "group": "argoproj.io",
                         "version": "v1alpha1",
                         "kind": "Application",
-                        "namespace": NAMESPACE,
+                        "namespace": rec.namespace,
                         "name": rec.name,
                         "uid": rec.obj["metadata"]["uid"],
                         "resourceVersion": rec.obj["metadata"]["resourceVersion"],
