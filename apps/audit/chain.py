@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+
+from apps.core.pgtext import storable_json
 
 from .models import AuditEvent
 
@@ -55,9 +56,6 @@ HASHED_FIELDS = (
     "error",
     "operation_id",
 )
-# PostgreSQL text and jsonb cannot hold NUL, and UTF-8 cannot encode lone surrogates; either in any
-# string would make the event unwritable after the change it records was already made.
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Fields added after events were first written: hashed only when set.
 LATER_FIELDS = ("intent_id",)
 log = logging.getLogger("portal.audit")
@@ -70,17 +68,6 @@ def redact(value: Any) -> Any:
         return {k: (REDACTED if _is_secret(k) and v not in (None, "", [], {}) else redact(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
-    return value
-
-
-def storable(value: Any) -> Any:
-    """`value` with every character the database cannot hold written as a visible escape (`\\u0000`)."""
-    if isinstance(value, str):
-        return UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
-    if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [storable(v) for v in value]
     return value
 
 
@@ -109,7 +96,9 @@ def compute_hash(event: AuditEvent, prev_hash: str) -> str:
 
 def append(**fields: Any) -> AuditEvent:
     """Write one event at the head of the chain, in the caller's transaction if there is one."""
-    fields = {k: storable(v) for k, v in fields.items()}
+    # NUL and lone surrogates, which PostgreSQL cannot hold, must not make an event unwritable after the change
+    # it records was made: they are stored as visible escapes.
+    fields = {k: storable_json(v) for k, v in fields.items()}
     fields["request"] = redact(fields.get("request") or {})
     fields["before"] = redact(fields.get("before"))
     fields["after"] = redact(fields.get("after"))

@@ -22,6 +22,17 @@ def storable(text: str) -> str:
     return _UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def storable_json(value: Any) -> Any:
+    """`storable()` applied to every string (keys included) of a JSON-like value, however deep."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable_json(k): storable_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_json(v) for v in value]
+    return value
+
+
 def unstorable(text: str) -> bool:
     return bool(_UNSTORABLE.search(text))
 
