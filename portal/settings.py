@@ -75,6 +75,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "apps.core",
     "apps.simulator",
     "apps.instances",
@@ -97,11 +100,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "apps.audit.middleware.RefusalAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apps.identity.otp.SecondFactorMiddleware",  # a session owing its second factor reaches nothing else
     "axes.middleware.AxesMiddleware",
     "apps.core.middleware.PortalErrorPagesMiddleware",
 ]
@@ -167,6 +172,9 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
+# Second factor (apps/identity/otp.py): platform admins must enrol an authenticator before anything else when on.
+OTP_REQUIRED_FOR_ADMINS = env_bool("OTP_REQUIRED_FOR_ADMINS", False)
+OTP_TOTP_ISSUER = "Argo CD Portal"
 # Behind N trusted proxies, the client address is the Nth from the right in X-Forwarded-For.
 PROXY_COUNT = int(os.environ.get("PROXY_COUNT", 0))
 AXES_CLIENT_IP_CALLABLE = "apps.core.net.client_ip"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import otp_views, views
 
 app_name = "identity"
 
@@ -8,4 +8,7 @@ urlpatterns = [
     path("users/", views.user_list, name="list"),
     path("users/<str:username>/", views.user_detail, name="detail"),
     path("account/password/", views.change_password, name="password"),
+    path("account/two-factor/", otp_views.two_factor, name="otp"),
+    path("account/two-factor/verify/", otp_views.verify, name="otp-verify"),
+    path("users/<str:username>/two-factor/reset/", otp_views.reset, name="otp-reset"),
 ]

@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from apps.access.rules import is_platform_admin
 from apps.audit.service import Outcome, record
 
-from . import services
+from . import otp, services
 from .forms import STATUS_CHOICES, PasswordResetForm, UserCreateForm, UserSearchForm
 
 PAGE_SIZE = 200
@@ -114,6 +114,7 @@ def _detail_page(
         "teams": target.memberships.select_related("team").order_by("team__name"),
         "reset_form": reset_form or PasswordResetForm(user=target),
         "is_self": target.pk == request.user.pk,
+        "otp_enrolled": otp.is_enrolled(target),
         "done": done,
         "error": error,
     }
