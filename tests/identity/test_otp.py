@@ -243,3 +243,10 @@ def test_an_admin_with_a_second_factor_is_asked_for_it_even_with_the_setting_off
     assert client.get("/users/")["Location"].startswith(VERIFY)
     assert client.post(VERIFY, {"code": code_of(device, ahead=1)}).status_code == 302
     assert client.get("/users/").status_code == 200
+
+
+def test_turning_two_factor_on_ends_every_other_session_of_yours(alice):
+    laptop, phone = logged_in("alice", "alice-password-123"), logged_in("alice", "alice-password-123")
+    enrol(laptop, "alice")
+    assert is_logged_in(laptop) and not is_logged_in(phone)
+    assert AuditEvent.objects.get(action="otp_confirm").request == {"recovery_codes": 10, "sessions_ended": 1}
