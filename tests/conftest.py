@@ -19,6 +19,12 @@ def sim():
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _checkpoints_of_this_test(settings, tmp_path):
+    """Each test anchors the audit chain in a file of its own, never in a checkpoint file a demo left in var/."""
+    settings.AUDIT_CHECKPOINT_FILE = tmp_path / "audit-checkpoints.jsonl"
+
+
 @pytest.fixture
 def admin_user(django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.com", "root-password-123")

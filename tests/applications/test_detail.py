@@ -166,3 +166,8 @@ def test_the_history_tab_reads_itself_again_when_an_operation_ends_and_the_tree_
     assert 'hx-get="?tab=history" hx-target="#tab" hx-trigger="operation-finished from:body"' in history
     tree = admin_client.get(url(instance, "payments-api-dev", "tree"), **HX).content.decode()
     assert re.search(r'<div class="tree" id="app-tree" data-live-region data-live-version="[0-9a-f]{16}">', tree)
+
+
+def test_no_template_comment_reaches_the_page(admin_client, instance):
+    page = admin_client.get(reverse("applications:detail", args=[instance.name, "payments-api-dev"])).content.decode()
+    assert "{#" not in page and "#}" not in page
