@@ -1,12 +1,22 @@
+import logging.config
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 from django.conf import settings  # noqa: E402  (after DJANGO_SETTINGS_MODULE is set)
 
 app = Celery("portal")
+
+
+def _logging_from_settings(**_: object) -> None:
+    """The worker logs through settings.LOGGING (JSON lines with the request id) instead of Celery's own format."""
+    logging.config.dictConfig(settings.LOGGING)
+
+
+if settings.LOG_FORMAT == "json":
+    signals.setup_logging.connect(_logging_from_settings, weak=False)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -92,6 +93,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.requestid.RequestIdMiddleware",
+    "apps.core.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -283,15 +286,32 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+# plain: readable lines for the demo; json: one JSON object per line with a request_id (apps/core/requestid.py).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"expected_refusal": {"()": "apps.core.logfilters.ExpectedRefusalWithoutTraceback"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(process)d %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "filters": {
+        "expected_refusal": {"()": "apps.core.logfilters.ExpectedRefusalWithoutTraceback"},
+        "request_id": {"()": "apps.core.requestid.RequestIdFilter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "axes": {"level": "WARNING"},
+        # One line per request with its view, status and time: the access log of the JSON logs. In plain logs the
+        # server's own access log says the same.
+        "portal.request": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
         # Django's default config gives "django" a console handler of its own (with DEBUG=1) and lets it
         # propagate to ours too, which printed each of its records twice: the root handler is enough.
         "django": {"handlers": []},
@@ -321,3 +341,15 @@ YAML_MAX_ALIASES = int(os.environ.get("YAML_MAX_ALIASES", 100))
 YAML_MAX_ALIAS_NODES = int(os.environ.get("YAML_MAX_ALIAS_NODES", 10_000))
 # Live streams (log follow) one person may hold open at once, counted across every web process in the cache.
 STREAMS_PER_USER = int(os.environ.get("STREAMS_PER_USER", 4))
+
+# /metrics (apps/core/metrics.py): a scrape must bring METRICS_TOKEN as a Bearer token and/or come from one of
+# METRICS_ALLOWED_CIDRS; with neither set the page is closed. PROMETHEUS_MULTIPROC_DIR: a directory shared by
+# every web, worker and indexer process (emptied when they all start) so one scrape sums their counters.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+try:
+    METRICS_ALLOWED_CIDRS = [ipaddress.ip_network(cidr, strict=False) for cidr in env_list("METRICS_ALLOWED_CIDRS")]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_CIDRS: {exc}") from None
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)

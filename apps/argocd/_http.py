@@ -36,7 +36,7 @@ from urllib.parse import quote
 import requests
 import urllib3
 
-from . import errors
+from . import _metrics, errors
 
 log = logging.getLogger("apps.argocd")
 
@@ -240,6 +240,8 @@ class Transport:
                 )
             except requests.RequestException as exc:
                 err = self._transport_error(exc, method, path, timeout)
+                failure = "timeout" if isinstance(exc, requests.Timeout) else "connection"
+                _metrics.observe(self.name, method, path, time.monotonic() - started, failure)
                 never_sent = isinstance(exc, requests.ConnectTimeout) or _connect_refused(exc)
                 may_retry = isinstance(err, errors.Unavailable) and (never_sent or (idempotent and _conn_error(exc)))
                 if may_retry and attempt < self.retries:
@@ -249,6 +251,10 @@ class Transport:
                 # `from None`: requests' exception text carries the full URL, query string included, and
                 # validate_repository sends credentials there.
                 raise err from None
+            status = resp.status_code
+            _metrics.observe(
+                self.name, method, path, time.monotonic() - started, str(status) if status >= 400 else None
+            )
             log.debug(
                 "argocd %s: %s %s -> %s in %.0f ms (attempt %d)",
                 self.name, method, path, resp.status_code, (time.monotonic() - started) * 1000, attempt + 1,

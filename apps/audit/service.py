@@ -9,6 +9,7 @@ from typing import Any
 from django.db import DatabaseError
 from django.http import HttpRequest
 
+from apps.core import requestid
 from apps.core.net import client_ip
 
 from .chain import append
@@ -63,7 +64,7 @@ def record(
         namespace=namespace or "",
         name=name or "",
         action=action,
-        request=payload if isinstance(payload, dict) else ({"value": payload} if payload is not None else {}),
+        request=_with_request_id(payload),
         before=before,
         after=after,
         outcome=outcome,
@@ -71,6 +72,13 @@ def record(
         operation_id=operation_id,
         intent_id=intent_id,
     )
+
+
+def _with_request_id(payload: Any) -> dict:
+    """The request payload, with the id of the request (or the task it started) that this event belongs to."""
+    body = payload if isinstance(payload, dict) else ({"value": payload} if payload is not None else {})
+    request_id = requestid.current()
+    return {**body, "request_id": request_id} if request_id and "request_id" not in body else body
 
 
 def _teams(user, action: str, instance: str, project: str, name: str) -> list[str]:

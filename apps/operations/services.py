@@ -113,6 +113,7 @@ def start_operation(
             )
             if enqueue:
                 transaction.on_commit(lambda: _enqueue(op))
+        logger.info("operation %s queued: %s of %s on %s", op.pk, op.kind, op.target or "-", op.instance_name or "-")
     except IntegrityError:
         # Two submits raced past the lookup above: the unique key let exactly one through.
         existing = Operation.objects.filter(idempotency_key=idempotency_key).first() if idempotency_key else None

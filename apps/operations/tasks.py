@@ -42,7 +42,9 @@ def run_operation(op_id: int) -> None:
         return
     if op.parent_id:
         runners.settle_bulk_parent(op.parent_id)  # the parent's summary counts this child as running now
+    logger.info("operation %s running: %s of %s on %s", op.pk, op.kind, op.target or "-", op.instance_name or "-")
     execute(op)
+    logger.info("operation %s ended", op.pk)
 
 
 def _claim(op_id: int) -> Operation | None:

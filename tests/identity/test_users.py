@@ -4,6 +4,7 @@ refusal is audited with before/after and never a password; guard rails keep an a
 from __future__ import annotations
 
 import re
+from unittest.mock import ANY
 
 import pytest
 from django.conf import settings
@@ -70,7 +71,7 @@ def test_admin_creates_a_user_with_a_generated_password_shown_once(root):
     assert (event.actor, event.name, event.outcome, event.before) == ("root", "carol", "succeeded", None)
     assert event.after == {"username": "carol", "email": "carol@example.com", "first_name": "Carol",
                            "last_name": "", "is_active": True, "is_superuser": False}  # fmt: skip
-    assert event.request == {"generated": True}
+    assert event.request == {"generated": True, "request_id": ANY}
     assert password not in event_text(event) and carol.password not in event_text(event)
     assert password not in root.get("/users/carol/").content.decode()  # once
 
@@ -133,7 +134,11 @@ def test_deactivation_ends_the_users_sessions_at_once_and_reactivation_does_not_
     assert not is_logged_in(alices_browser)
     assert not [s for s in Session.objects.all() if s.get_decoded().get("_auth_user_id") == str(alice.pk)]
     event = user_events("deactivate").get()
-    assert (event.before["is_active"], event.after["is_active"], event.request) == (True, False, {"sessions_ended": 1})
+    assert (event.before["is_active"], event.after["is_active"], event.request) == (
+        True,
+        False,
+        {"sessions_ended": 1, "request_id": ANY},
+    )
 
     root.post("/users/alice/", {"reactivate": "1"})
     alice.refresh_from_db()
@@ -160,7 +165,7 @@ def test_reset_password_generates_one_shown_once_and_ends_the_users_sessions(roo
     alice.refresh_from_db()
     assert alice.check_password(password)
     event = user_events("reset_password").get()
-    assert event.request == {"generated": True, "sessions_ended": 1}
+    assert event.request == {"generated": True, "sessions_ended": 1, "request_id": ANY}
     assert event.before["username"] == event.after["username"] == "alice"
     assert password not in event_text(event) and alice.password not in event_text(event)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from unittest.mock import ANY
 
 import pytest
 from cryptography.fernet import Fernet
@@ -143,7 +144,11 @@ def test_test_connection_shows_version_and_userinfo(admin_client, registered):
     assert registered.version.startswith("v") and registered.version in html
     assert registered.last_seen is not None and registered.last_error == ""
     event = AuditEvent.objects.exclude(outcome="started").get(kind="instance", action="test")
-    assert (event.outcome, event.instance, event.request) == ("succeeded", "sim-reg", {"version": registered.version})
+    assert (event.outcome, event.instance, event.request) == (
+        "succeeded",
+        "sim-reg",
+        {"version": registered.version, "request_id": ANY},
+    )
 
 
 def test_test_connection_without_htmx_redirects_with_a_message(admin_client, registered):

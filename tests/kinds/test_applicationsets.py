@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from unittest.mock import ANY
 
 import pytest
 import yaml
@@ -128,7 +129,7 @@ def test_delete_dialog_says_which_applications_stay_when_the_policy_forbids_dele
         kept = sim.state.apps.get(("argocd", f"{name}-dev"))
         assert kept is not None and "ownerReferences" not in kept.obj["metadata"]
     event = events(kind="applicationset", action="delete")[-1]
-    assert event.request == {"applications_kept": [f"{name}-dev", f"{name}-staging"]}
+    assert event.request == {"applications_kept": [f"{name}-dev", f"{name}-staging"], "request_id": ANY}
 
 
 def test_deleting_a_set_through_the_portal_deletes_its_applications_and_is_audited(admin_client, argo, sim, unique):
@@ -149,7 +150,7 @@ def test_deleting_a_set_through_the_portal_deletes_its_applications_and_is_audit
     assert gone(), "the generated applications were garbage collected"
     event = events(kind="applicationset", action="delete")[-1]
     assert event.before["metadata"]["name"] == name and event.outcome == AuditEvent.Outcome.SUCCEEDED
-    assert event.request == {"applications_deleted": [f"{name}-dev", f"{name}-staging"]}
+    assert event.request == {"applications_deleted": [f"{name}-dev", f"{name}-staging"], "request_id": ANY}
 
 
 def test_member_sees_only_appsets_of_granted_projects_and_cannot_create_in_others(
@@ -231,5 +232,6 @@ def test_a_member_sees_only_the_generated_apps_they_may_view_and_a_count_of_the_
     assert r.status_code == 302
     # The audit log names everything that went, seen by alice or not.
     assert events(kind="applicationset", action="delete")[-1].request == {
-        "applications_kept": [f"{name}-dev", f"{name}-staging"]
+        "applications_kept": [f"{name}-dev", f"{name}-staging"],
+        "request_id": ANY,
     }
