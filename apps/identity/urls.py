@@ -9,3 +9,12 @@ urlpatterns = [
     path("users/<str:username>/", views.user_detail, name="detail"),
     path("account/password/", views.change_password, name="password"),
 ]
+
+# Single sign-on (apps/identity/oidc_views.py)
+from . import oidc_views  # noqa: E402
+
+urlpatterns += [
+    path("oidc/login/", oidc_views.sso_login, name="oidc_login"),
+    path("oidc/callback/", oidc_views.sso_callback, name="oidc_callback"),
+    path("sso/groups/", oidc_views.group_mappings, name="group_mappings"),
+]
