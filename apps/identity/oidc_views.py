@@ -62,6 +62,7 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
         claims = oidc.read_claims(userinfo)
         with transaction.atomic():
             user = oidc.user_for(claims)
+            request.login_payload = {"via": "SSO", "issuer": claims.issuer, "groups": claims.groups}
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             oidc.sync_memberships(request, user, claims.groups)
     except oidc.SignInRefused as exc:

@@ -76,7 +76,8 @@ def test_alice_signs_in_through_the_provider_and_her_teams_follow_her_groups(pag
         ("login", "succeeded", ""),
         ("remove_member", "succeeded", "web"),
     ]
-    assert all(e.request.get("via") == "SSO" for e in events if e.kind == "team")
+    assert all(e.request.get("via") == "SSO" for e in events if e.action != "logout")
+    assert events.filter(action="login").last().request["groups"] == ["platform"]
 
 
 def test_a_tampered_nonce_is_refused_and_audited(page, provider, mapped_teams):
@@ -94,3 +95,16 @@ def test_a_tampered_nonce_is_refused_and_audited(page, provider, mapped_teams):
     event = AuditEvent.objects.get(action="login")
     assert (event.outcome, event.kind) == ("denied", "session")
     assert "nonce" in event.error
+
+
+def test_with_local_login_for_admins_only_a_member_is_refused_in_the_login_form(page, settings, alice, provider):
+    settings.LOCAL_LOGIN = "admins-only"
+    page.goto("/login/")
+    expect(page.locator("main")).to_contain_text("for platform admins' break-glass accounts only")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill("alice-password-123")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Local login is reserved for platform admins")
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+    event = AuditEvent.objects.get(action="login")
+    assert (event.actor, event.outcome) == ("alice", "denied")
