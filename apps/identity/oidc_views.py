@@ -13,7 +13,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -67,6 +67,8 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
             oidc.sync_memberships(request, user, claims.groups)
     except oidc.SignInRefused as exc:
         return _refused(request, str(exc))
+    except IntegrityError:  # the same new user signing in twice at once: the other sign-in created the account
+        return _refused(request, "another sign-in of this user was in progress; try again")
     except AuthlibBaseError as exc:  # mismatching state, provider error (?error=...), bad token answer
         return _refused(request, f"{exc.error}: {exc.description}" if exc.description else str(exc.error))
     except JoseError as exc:  # ID token signature, issuer, audience, expiry or nonce did not check out
