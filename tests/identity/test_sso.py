@@ -161,3 +161,21 @@ def test_a_member_cannot_see_or_change_the_mapping_rules(client, alice, teams):
     assert client.get("/sso/groups/").status_code == 403
     assert client.post("/sso/groups/", {"group": "*", "team": teams["ops"].pk, "role": "maintainer"}).status_code == 403
     assert GroupMapping.objects.count() == 2
+
+
+def test_a_deactivated_sso_user_is_refused_at_the_next_sign_in(client, provider, teams, django_user_model):
+    sso(client, provider, "alice")
+    django_user_model.objects.filter(username="alice").update(is_active=False)
+    fresh = Client()
+    response = sso(fresh, provider, "alice")
+    assert response["Location"] == "/login/"
+    assert "_auth_user_id" not in fresh.session
+    assert "deactivated" in AuditEvent.objects.get(action="login", outcome="denied").error
+
+
+def test_a_duplicate_mapping_rule_is_explained_and_not_saved(admin_client, teams):
+    response = admin_client.post("/sso/groups/", {"group": "platform", "team": teams["ops"].pk, "role": "member"})
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+    assert GroupMapping.objects.get(group="platform").role == "maintainer"
+    assert not AuditEvent.objects.filter(kind="group_mapping").exists()
