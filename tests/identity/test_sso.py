@@ -179,3 +179,11 @@ def test_a_duplicate_mapping_rule_is_explained_and_not_saved(admin_client, teams
     assert "already exists" in response.content.decode()
     assert GroupMapping.objects.get(group="platform").role == "maintainer"
     assert not AuditEvent.objects.filter(kind="group_mapping").exists()
+
+
+def test_the_team_page_tells_an_admin_which_members_the_mapping_manages(provider, teams, admin_client):
+    sso(Client(), provider, "alice")
+    page = admin_client.get("/teams/web/").content.decode()
+    assert "alice" in page and "via SSO" in page
+    Membership.objects.filter(team=teams["web"]).update(managed_by_sso=False)
+    assert "via SSO" not in admin_client.get("/teams/web/").content.decode()
