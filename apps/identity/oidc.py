@@ -45,7 +45,7 @@ def _client(issuer: str, client_id: str, client_secret: str, scopes: str):
         client_id=client_id,
         client_secret=client_secret,
         server_metadata_url=f"{issuer}/.well-known/openid-configuration",
-        client_kwargs={"scope": scopes, "code_challenge_method": "S256", "timeout": 10},
+        client_kwargs={"scope": scopes, "code_challenge_method": "S256", "default_timeout": 10},
     )
 
 

@@ -187,3 +187,12 @@ def test_the_team_page_tells_an_admin_which_members_the_mapping_manages(provider
     assert "alice" in page and "via SSO" in page
     Membership.objects.filter(team=teams["web"]).update(managed_by_sso=False)
     assert "via SSO" not in admin_client.get("/teams/web/").content.decode()
+
+
+def test_an_unreachable_provider_is_explained_and_audited_not_an_error_page(client, provider, settings):
+    provider.stop()  # nothing answers at the issuer any more
+    settings.OIDC_ISSUER = provider.issuer + "/gone"  # a configuration the client has not cached
+    response = client.get("/oidc/login/", follow=True)
+    assert response.status_code == 200
+    assert "discovery document could not be read" in response.content.decode()
+    assert AuditEvent.objects.get(action="login", outcome="denied").kind == "session"
