@@ -353,3 +353,20 @@ except ValueError as exc:
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 if PROMETHEUS_MULTIPROC_DIR:
     Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# Single sign-on with any OpenID Connect provider (apps/identity/oidc.py); off while OIDC_ISSUER is empty.
+# The provider's discovery document (<issuer>/.well-known/openid-configuration) gives every endpoint.
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").rstrip("/")
+OIDC_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "")
+OIDC_SCOPES = os.environ.get("OIDC_SCOPES", "openid email profile groups")
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USERNAME_CLAIM = os.environ.get("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "single sign-on")
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER is set: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be set too")
+if OIDC_ISSUER and "openid" not in OIDC_SCOPES.split():
+    raise ImproperlyConfigured(f"OIDC_SCOPES must include openid, not {OIDC_SCOPES!r}")
+# "on": anyone with a local password may log in; "admins-only": only platform admins (break-glass accounts).
+LOCAL_LOGIN = os.environ.get("LOCAL_LOGIN", "on")
+if LOCAL_LOGIN not in {"on", "admins-only"}:
+    raise ImproperlyConfigured(f"LOCAL_LOGIN must be 'on' or 'admins-only', not {LOCAL_LOGIN!r}")

@@ -3,13 +3,14 @@ from django.urls import include, path
 
 from apps.core import metrics as core_metrics
 from apps.core import views as core_views
+from apps.identity.oidc_views import PortalLoginView
 
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("metrics", core_metrics.metrics, name="metrics"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", PortalLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("apps.instances.urls")),
     path("", include("apps.teams.urls")),

@@ -14,7 +14,9 @@ LOCKED_OUT = "locked out after too many failed logins; try again later"
 
 
 def logged_in(sender, request: HttpRequest | None, user, **kwargs) -> None:
-    record(request, user=user, action="login", outcome=Outcome.SUCCEEDED, kind="session")
+    # Single sign-on marks its logins (apps/identity/oidc_views.py) so the event says which way the user came in.
+    payload = getattr(request, "login_payload", None)
+    record(request, user=user, action="login", outcome=Outcome.SUCCEEDED, kind="session", payload=payload)
 
 
 def logged_out(sender, request: HttpRequest | None, user, **kwargs) -> None:

@@ -12,3 +12,12 @@ urlpatterns = [
     path("account/two-factor/verify/", otp_views.verify, name="otp-verify"),
     path("users/<str:username>/two-factor/reset/", otp_views.reset, name="otp-reset"),
 ]
+
+# Single sign-on (apps/identity/oidc_views.py)
+from . import oidc_views  # noqa: E402
+
+urlpatterns += [
+    path("oidc/login/", oidc_views.sso_login, name="oidc_login"),
+    path("oidc/callback/", oidc_views.sso_callback, name="oidc_callback"),
+    path("sso/groups/", oidc_views.group_mappings, name="group_mappings"),
+]

@@ -25,6 +25,8 @@ class Membership(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.MEMBER)
+    # Set when single sign-on's group mapping made this membership: only those are changed at sign-in.
+    managed_by_sso = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="unique_membership")]

@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from .oidc_models import GroupMapping, SsoIdentity
+
+__all__ = ["GroupMapping", "SsoIdentity"]
