@@ -63,7 +63,7 @@ def record(
         namespace=namespace or "",
         name=name or "",
         action=action,
-        request=payload if isinstance(payload, dict) else ({"value": payload} if payload is not None else {}),
+        request=_with_token(request, payload),
         before=before,
         after=after,
         outcome=outcome,
@@ -71,6 +71,13 @@ def record(
         operation_id=operation_id,
         intent_id=intent_id,
     )
+
+
+def _with_token(request: HttpRequest | None, payload: Any) -> dict:
+    """The event's request payload, naming the API token the call came through (apps.api sets it)."""
+    body = payload if isinstance(payload, dict) else ({"value": payload} if payload is not None else {})
+    token_id = getattr(request, "api_token_id", None) if request is not None else None
+    return {**body, "api_token": token_id} if token_id else body
 
 
 def _teams(user, action: str, instance: str, project: str, name: str) -> list[str]:

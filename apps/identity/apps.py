@@ -3,3 +3,7 @@ from django.apps import AppConfig
 
 class IdentityConfig(AppConfig):
     name = "apps.identity"
+
+    def ready(self) -> None:
+        # The API token model lives in its own module (apps.identity.tokens); importing it registers it.
+        from . import tokens  # noqa: F401

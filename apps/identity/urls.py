@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import token_views, views
 
 app_name = "identity"
 
@@ -8,4 +8,6 @@ urlpatterns = [
     path("users/", views.user_list, name="list"),
     path("users/<str:username>/", views.user_detail, name="detail"),
     path("account/password/", views.change_password, name="password"),
+    path("account/tokens/", token_views.token_list, name="tokens"),
+    path("account/tokens/<int:pk>/revoke", token_views.token_revoke, name="token-revoke"),
 ]
