@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
-from ninja import Field, NinjaAPI, Query, Schema
+from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from apps.applications import services as app_services
@@ -241,7 +241,7 @@ def _start(request: HttpRequest, ctx: app_services.AppContext, kind: str, params
         params=params,
         idempotency_key=key,
     )
-    return 202, _operation(op)
+    return Status(202, _operation(op))
 
 
 APP_OP = {202: OperationOut, **ERRORS}
@@ -313,7 +313,7 @@ def bulk_sync(request: HttpRequest, body: BulkSyncIn):
                        "; ".join(f"{r['application']} ({r['reason']})" for r in refusals))  # fmt: skip
     params = {"prune": body.prune, "dryRun": body.dry_run, "limit": body.limit}
     parent = op_services.start_bulk_sync(request, allowed, params, idempotency_key=_key(request, "bulk_sync", body))
-    return 202, {"operation": _operation(parent), "refused": refusals}
+    return Status(202, {"operation": _operation(parent), "refused": refusals})
 
 
 @api.get("/operations/{op_id}", response={200: OperationOut, **ERRORS}, tags=["operations"])

@@ -23,8 +23,9 @@ class TokenAuth(HttpBearer):
             raise ApiError(401, "unauthenticated", "The API token is not valid. Create one under API tokens.")
         why = _unusable(found)
         if why:
+            payload = {"path": request.path[:500], "api_key_id": found.pk}
             record(request, action="api", outcome=Outcome.DENIED, user=found.user, kind="api_token",
-                   name=found.name, error=why, payload={"path": request.path[:500], "api_key_id": found.pk})  # fmt: skip
+                   name=found.name, error=why, payload=payload)  # fmt: skip
             raise ApiError(401, "unauthenticated", f"The API token {found.hint}… is {why}.")
         user = found.user
         user.api_token = found  # apps.access.rules narrows every decision to the token's scope

@@ -16,11 +16,11 @@ from tests.applications.conftest import argocd, fresh_app, grant, instance, seed
 def make_token(db):
     """A token of `user` made directly (the page that makes them is tested on its own); returns its secret."""
 
-    def make(user, actions=("view",), *, instance="*", project="*", app="*", days=30, **fields) -> str:
+    def make(user, actions=("view",), *, instances="*", project="*", app="*", days=30, **fields) -> str:
         secret = new_secret()
         ApiToken.objects.create(
             user=user, name=f"token of {user.username}", digest=digest(secret), hint=secret[:10],
-            actions=list(actions), instance_glob=instance, project_glob=project, app_glob=app,
+            actions=list(actions), instance_glob=instances, project_glob=project, app_glob=app,
             expires_at=timezone.now() + timedelta(days=days), **fields,
         )  # fmt: skip
         return secret
