@@ -12,10 +12,14 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import tokens
-from .tokens import TOKEN_ACTIONS, ApiToken
+from .tokens import TOKEN_ACTIONS
 
 
 class TokenForm(forms.Form):
+    team = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="Personal (acts as you)",
+        help_text="A team token acts with that team's grants only; the team's maintainers manage it.",
+    )  # fmt: skip
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. “CI deploy of payments”.")
     actions = forms.MultipleChoiceField(
         choices=[(a, a) for a in TOKEN_ACTIONS], widget=forms.CheckboxSelectMultiple, initial=["view"],
@@ -25,6 +29,10 @@ class TokenForm(forms.Form):
     project_glob = forms.CharField(max_length=253, initial="*", label="Projects (glob)")
     app_glob = forms.CharField(max_length=253, initial="*", label="Applications (glob)")
     expires = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="Expires on")
+
+    def __init__(self, *args, user=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = tokens.manageable_teams(user)
 
     def clean_expires(self):
         day = self.cleaned_data["expires"]
@@ -38,16 +46,17 @@ class TokenForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 def token_list(request: HttpRequest) -> HttpResponse:
-    form = TokenForm(request.POST or None, initial={"expires": tokens.default_expiry().date()})
+    initial = {"expires": tokens.default_expiry().date()}
+    form = TokenForm(request.POST or None, initial=initial, user=request.user)
     secret = ""
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         expires_at = timezone.make_aware(datetime.combine(d["expires"], time.max.replace(microsecond=0)))
         _token, secret = tokens.create(request, name=d["name"], actions=d["actions"], expires_at=expires_at,
                                        instance_glob=d["instance_glob"], project_glob=d["project_glob"],
-                                       app_glob=d["app_glob"])  # fmt: skip
-        form = TokenForm(initial={"expires": tokens.default_expiry().date()})
-    context = {"form": form, "secret": secret, "tokens": ApiToken.objects.filter(user=request.user)}
+                                       app_glob=d["app_glob"], team=d["team"])  # fmt: skip
+        form = TokenForm(initial=initial, user=request.user)
+    context = {"form": form, "secret": secret, "tokens": tokens.manageable_tokens(request.user)}
     response = render(request, "identity/tokens.html", context)
     add_never_cache_headers(response)  # the page that shows a secret once must not be kept by any cache
     return response
@@ -55,8 +64,8 @@ def token_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    token = ApiToken.objects.filter(pk=pk, user=request.user).first()
+    token = tokens.manageable_tokens(request.user).filter(pk=pk).first()
     if token is None:
-        raise Http404("No such token of yours.")
+        raise Http404("No such token of yours or of a team you maintain.")
     tokens.revoke(request, token)
     return redirect("identity:tokens")

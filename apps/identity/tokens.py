@@ -37,6 +37,8 @@ def new_secret() -> str:
 
 class ApiToken(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    # A team token acts with the team's grants only, not its maker's; team maintainers manage it.
+    team = models.ForeignKey("teams.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
     digest = models.CharField(max_length=64, unique=True)
     hint = models.CharField(max_length=12, help_text="The first characters of the token, to tell tokens apart.")
@@ -84,13 +86,15 @@ def default_expiry() -> timezone.datetime:
 
 
 def create(request, *, name: str, actions: list[str], expires_at, instance_glob: str = "*",
-           project_glob: str = "*", app_glob: str = "*") -> tuple[ApiToken, str]:  # fmt: skip
-    """Make a personal token for the request's user; returns it and its secret (shown once, never stored)."""
+           project_glob: str = "*", app_glob: str = "*", team=None) -> tuple[ApiToken, str]:  # fmt: skip
+    """Make a token of the request's user (or of `team`, which the caller has checked they may manage); returns
+    it and its secret (shown once, never stored)."""
     from apps.audit.service import Outcome, record
 
     secret = new_secret()
     token = ApiToken.objects.create(
         user=request.user,
+        team=team,
         name=name,
         digest=digest(secret),
         hint=secret[:10],
@@ -116,6 +120,24 @@ def revoke(request, token: ApiToken) -> None:
 
 
 def _described(token: ApiToken) -> dict:
-    return {"id": token.pk, "hint": token.hint, "owner": token.user.get_username(), "actions": token.actions,
+    return {"id": token.pk, "hint": token.hint, "owner": token.user.get_username(),
+            "team": token.team.slug if token.team else "", "actions": token.actions,
             "instance": token.instance_glob, "project": token.project_glob, "application": token.app_glob,
             "expires_at": token.expires_at.isoformat(), "revoked": bool(token.revoked_at)}  # fmt: skip
+
+
+def manageable_teams(user):
+    """Teams whose tokens `user` may make and revoke: those they maintain; every team for platform admins."""
+    from apps.access.rules import is_platform_admin
+    from apps.teams.models import Membership, Team
+
+    if is_platform_admin(user):
+        return Team.objects.order_by("name")
+    return Team.objects.filter(memberships__user=user, memberships__role=Membership.Role.MAINTAINER).order_by("name")
+
+
+def manageable_tokens(user):
+    """The user's own tokens and the tokens of the teams they manage."""
+    return ApiToken.objects.filter(
+        models.Q(user=user, team__isnull=True) | models.Q(team__in=manageable_teams(user))
+    ).select_related("team", "user")

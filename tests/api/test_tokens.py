@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.access.models import Grant
 from apps.audit.models import AuditEvent
 from apps.identity.tokens import ApiToken
+from apps.teams.models import Membership, Team
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +118,53 @@ def test_a_token_never_grants_an_action_its_owner_lacks(alice, make_token, api, 
     name = fresh_app()
     response = api(make_token(alice, ["view", "sync"])).post(detail(instance, name) + "/sync")
     assert response.status_code == 403 and response.json()["code"] == "forbidden"
+
+
+def maintain(user, slug: str) -> Team:
+    team, _ = Team.objects.get_or_create(slug=slug, defaults={"name": slug.title()})
+    Membership.objects.update_or_create(team=team, user=user, defaults={"role": Membership.Role.MAINTAINER})
+    return team
+
+
+def token_form(**extra) -> dict:
+    return {"name": "ci", "actions": ["view", "sync"], "instance_glob": "*", "project_glob": "*", "app_glob": "*",
+            "expires": (timezone.localdate() + timedelta(days=10)).isoformat(), **extra}  # fmt: skip
+
+
+def test_a_team_maintainer_makes_a_team_token_and_a_member_cannot(client, alice, bob):
+    team = maintain(alice, "payments")
+    Membership.objects.create(team=team, user=bob)  # a plain member
+    client.force_login(bob)
+    response = client.post(reverse("identity:tokens"), token_form(team=team.pk))
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    assert not ApiToken.objects.exists()
+    client.force_login(alice)
+    client.post(reverse("identity:tokens"), token_form(team=team.pk))
+    token = ApiToken.objects.get()
+    assert token.team == team and token.user == alice
+    assert AuditEvent.objects.get(kind="api_token", action="create").after["team"] == "payments"
+
+
+def test_a_team_token_holds_the_teams_grants_not_its_makers(
+    admin_user, make_token, api, instance, grant, fresh_app, alice
+):
+    team = maintain(admin_user, "payments")
+    granted = Grant.objects.create(team=team, project_glob="payments", actions=["sync"])
+    mine, other = fresh_app(), fresh_app(project="search")
+    token = api(make_token(admin_user, ["view", "sync"], team=team))
+    url = f"/api/applications/{instance.name}"
+    assert token.get(f"{url}/{mine}").json()["permissions"]["sync"] is True
+    assert token.get(f"{url}/{other}").status_code == 404  # the maker is a platform admin; the team is not
+    Grant.objects.filter(pk=granted.pk).update(actions=["view"])
+    assert token.post(f"{url}/{mine}/sync").status_code == 403
+    granted.delete()
+    assert token.get(f"{url}/{mine}").status_code == 404
+
+
+def test_a_maintainer_may_revoke_a_team_token_another_maintainer_made(client, alice, bob, make_token):
+    team = maintain(alice, "payments")
+    maintain(bob, "payments")
+    make_token(alice, team=team)
+    client.force_login(bob)
+    client.post(reverse("identity:token-revoke", args=[ApiToken.objects.get().pk]))
+    assert ApiToken.objects.get().revoked_at is not None
