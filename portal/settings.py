@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "ninja",
     "apps.core",
     "apps.simulator",
     "apps.instances",
@@ -331,6 +332,8 @@ AUDIT_CHECKPOINT_SECONDS = int(os.environ.get("AUDIT_CHECKPOINT_SECONDS", 60))
 # days before they expire.
 PORTAL_TOKEN_LIFETIME_DAYS = int(os.environ.get("PORTAL_TOKEN_LIFETIME_DAYS", 90))
 PORTAL_TOKEN_ROTATE_WITHIN_DAYS = int(os.environ.get("PORTAL_TOKEN_ROTATE_WITHIN_DAYS", 14))
+# The longest lifetime a person may give an API token (days); every token must expire.
+API_TOKEN_MAX_DAYS = int(os.environ.get("API_TOKEN_MAX_DAYS", 365))
 ARGOCD_TIMEOUT = (float(os.environ.get("ARGOCD_CONNECT_TIMEOUT", 3)), float(os.environ.get("ARGOCD_READ_TIMEOUT", 30)))
 
 # Bounds on every YAML/JSON document a person submits (apps/core/documents.py): size in bytes, nesting depth,

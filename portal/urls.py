@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("apps.index.urls")),
     path("", include("apps.applications.urls")),
     path("", include("apps.kinds.urls")),
+    path("api/", include("apps.api.urls")),
 ]
 
 handler403 = "apps.core.views.permission_denied"

@@ -46,7 +46,24 @@ def _instance_name_and_enabled(instance) -> tuple[str, bool]:
     return instance.name, instance.enabled
 
 
+def _token(user):
+    """The API token a request acts through (set by apps.api's authentication), or None for a session."""
+    return getattr(user, "api_token", None)
+
+
+def _token_allows(user, action: str, instance, project: str = "*", app: str = "*") -> bool:
+    # A token call may do what its owner may do *and* what its scope names: the owner's grants are read
+    # fresh at every call, so a grant taken from the owner is gone from the token at once.
+    token = _token(user)
+    if token is None:
+        return True
+    name = instance if isinstance(instance, str) else instance.name
+    return token.allows(action, name, project, app)
+
+
 def can(user, action: str, instance, project: str = "*", app: str = "*") -> bool:
+    if not _token_allows(user, action, instance, project, app):
+        return False
     return _decide(
         user, action, instance, lambda g: glob.match(g.project_glob, project) and glob.match(g.app_glob, app)
     )
@@ -57,6 +74,8 @@ def can_somewhere(user, action: str, instance, project: str | None = None) -> bo
 
     For offering a form, not for acting: the action itself still goes through `can()` with its real names.
     """
+    if not _token_allows(user, action, instance, project or "*"):
+        return False
     return _decide(user, action, instance, lambda g: project is None or glob.match(g.project_glob, project))
 
 
@@ -100,6 +119,17 @@ def applications_q(user, action: str = Action.VIEW, prefix: str = "") -> Q:
     nothing = Q(pk__in=[])
     if not _usable(user):
         return nothing
+    token = _token(user)
+    if token is not None:
+        if action != Action.VIEW and action not in token.actions:
+            return nothing
+        enabled &= Q(
+            **{
+                f"{prefix}instance__name__regex": glob.to_regex(token.instance_glob),
+                f"{prefix}project__regex": glob.to_regex(token.project_glob),
+                f"{prefix}name__regex": glob.to_regex(token.app_glob),
+            }
+        )
     if user.is_superuser:
         return enabled
     q = nothing
@@ -123,6 +153,9 @@ def instances_visible(user):
     instances = Instance.objects.filter(enabled=True)
     if not _usable(user):
         return []
+    token = _token(user)
+    if token is not None:
+        instances = [i for i in instances if glob.match(token.instance_glob, i.name)]
     if user.is_superuser:
         return list(instances)
     grants = _grants(user)

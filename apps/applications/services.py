@@ -91,6 +91,15 @@ def load(
     return ctx
 
 
+def rollback_refusal(ctx: AppContext, history_id: int) -> str:
+    """Why Argo CD would refuse rolling this app back to `history_id`, or "" (checked before any Operation)."""
+    if ((ctx.app.get("spec") or {}).get("syncPolicy") or {}).get("automated"):
+        return f"{ctx.name} has automated sync on: Argo CD refuses a rollback until you turn it off (Edit the spec)."
+    if history_id not in [h.get("id") for h in (ctx.app.get("status") or {}).get("history") or []]:
+        return f"{ctx.name} has no deployment with id {history_id} in its history."
+    return ""
+
+
 ACTIONS = ("sync", "rollback", "terminate", "action", "logs", "edit", "delete")
 
 

@@ -185,11 +185,7 @@ def rollback(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         return _answer(request, ctx, error="Pick a history entry to roll back to.", tab="history")
     d = form.cleaned_data
     params = {"id": d["id"], "prune": d["prune"], "dryRun": d["dry_run"]}
-    error = ""
-    if ((ctx.app.get("spec") or {}).get("syncPolicy") or {}).get("automated"):
-        error = f"{ctx.name} has automated sync on: Argo CD refuses a rollback until you turn it off (Edit the spec)."
-    elif d["id"] not in [h.get("id") for h in (ctx.app.get("status") or {}).get("history") or []]:
-        error = f"{ctx.name} has no deployment with id {d['id']} in its history."
+    error = services.rollback_refusal(ctx, d["id"])
     if error:
         record(request, action="rollback", outcome=Outcome.FAILED, payload=params, error=error, **_target(ctx))
         return _answer(request, ctx, error=error, tab="history")

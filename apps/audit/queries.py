@@ -37,6 +37,9 @@ TEXT_SQL = "(name || ' ' || actor || ' ' || error || ' ' || request::text)"
 
 def visible_events(user) -> QuerySet[AuditEvent]:
     events = AuditEvent.objects.all()
+    token = getattr(user, "api_token", None)
+    if token is not None and token.instance_glob != "*":  # an API token narrowed to some instances reads only theirs
+        events = events.filter(_glob_q("instance", token.instance_glob) & ~Q(instance=""))
     if is_platform_admin(user):
         return events
     if not _usable(user):

@@ -64,7 +64,7 @@ def record(
         namespace=namespace or "",
         name=name or "",
         action=action,
-        request=_with_request_id(payload),
+        request=_payload(request, payload),
         before=before,
         after=after,
         outcome=outcome,
@@ -74,11 +74,16 @@ def record(
     )
 
 
-def _with_request_id(payload: Any) -> dict:
-    """The request payload, with the id of the request (or the task it started) that this event belongs to."""
+def _payload(request: HttpRequest | None, payload: Any) -> dict:
+    """The event's request payload, with the id of the request (or the task it started) the event belongs to and
+    the API token the call came through (apps.api sets it). That key avoids the word "token": the chain redacts
+    the values of keys that contain it."""
     body = payload if isinstance(payload, dict) else ({"value": payload} if payload is not None else {})
     request_id = requestid.current()
-    return {**body, "request_id": request_id} if request_id and "request_id" not in body else body
+    if request_id and "request_id" not in body:
+        body = {**body, "request_id": request_id}
+    token_id = getattr(request, "api_token_id", None) if request is not None else None
+    return {**body, "api_key_id": token_id} if token_id else body
 
 
 def _teams(user, action: str, instance: str, project: str, name: str) -> list[str]:

@@ -164,6 +164,42 @@ def start_bulk_sync(
     return parent
 
 
+def bulk_targets(request: HttpRequest, specs: list[str]) -> tuple[list, list[tuple[str, str]]]:
+    """Split `<instance>/<name>` (or `<instance>/<namespace>/<name>`) specs into permitted targets and refusals
+    (each refusal audited); the bulk-sync page and the API both start from this."""
+    from apps.access.rules import can
+    from apps.core.pgtext import storable
+    from apps.index.models import ApplicationSummary
+
+    allowed, refused = [], []
+    # A NUL cannot reach PostgreSQL; the index holds one as `\u0000`, so that is what is looked up (and audited).
+    for spec in dict.fromkeys(storable(v.strip()) for v in specs if v.strip()):
+        instance_name, _, name = spec.partition("/")
+        namespace, _, short = name.rpartition("/")
+        rows = ApplicationSummary.objects.select_related("instance").filter(
+            instance__name=instance_name, instance__enabled=True, name=short
+        )
+        if namespace:
+            rows = rows.filter(namespace=namespace)
+        if len(rows[:2]) > 1:  # one name in several namespaces: never guess which one was meant
+            refused.append((spec, "ambiguous: several applications have this name; give instance/namespace/name"))
+            continue
+        row = rows.first()
+        if row is None or not can(request.user, "view", row.instance, row.project, row.name):
+            refused.append((spec, "not found, or you may not see it"))
+            record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
+                   name=short, error="bulk sync: not found or not visible")  # fmt: skip
+            continue
+        if not can(request.user, "sync", row.instance, row.project, row.name):
+            refused.append((spec, "you may not sync it"))
+            record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
+                   project=row.project, namespace=row.namespace, name=row.name,
+                   error="bulk sync: not granted")  # fmt: skip
+            continue
+        allowed.append((row.instance, row.project, row.name))
+    return allowed, refused
+
+
 def started_event(op: Operation) -> AuditEvent | None:
     return AuditEvent.objects.filter(operation_id=op.pk, outcome=Outcome.STARTED).order_by("id").first()
 

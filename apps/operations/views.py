@@ -16,12 +16,10 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 from apps.access.guards import require
 from apps.access.rules import applications_q, can, instances_visible, is_platform_admin
-from apps.audit.service import Outcome, record
-from apps.core.pgtext import escape_filters, storable
-from apps.index.models import ApplicationSummary
+from apps.core.pgtext import escape_filters
 
 from .models import Operation
-from .services import DEFAULT_BULK_LIMIT, idempotency_key, start_bulk_sync, start_operation
+from .services import DEFAULT_BULK_LIMIT, bulk_targets, idempotency_key, start_bulk_sync, start_operation
 
 FOLLOWABLE = (Operation.Kind.SYNC, Operation.Kind.ROLLBACK)
 # Operations on an application; the others (token rotations) name accounts, roles and clusters, so only their
@@ -130,7 +128,7 @@ def operation_card(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def bulk_sync(request: HttpRequest) -> HttpResponse:
-    allowed, refused = _bulk_targets(request)
+    allowed, refused = bulk_targets(request, request.POST.getlist("app"))
     if not allowed:
         template = "operations/bulk.html#result" if request.htmx else "operations/bulk.html"
         return render(request, template, {"refused": refused, "parent": None}, status=403 if refused else 400)
@@ -150,37 +148,6 @@ def bulk_sync(request: HttpRequest) -> HttpResponse:
         messages.warning(request, f"Not synced: {spec} ({why}).")
     messages.success(request, f"Bulk sync of {len(allowed)} application{pluralize(len(allowed))} started.")
     return redirect("operations:detail", pk=parent.pk)
-
-
-def _bulk_targets(request: HttpRequest) -> tuple[list, list[tuple[str, str]]]:
-    """Split the submitted `app=<instance>/<name>` values into permitted targets and refusals (audited)."""
-    allowed, refused = [], []
-    # A NUL cannot reach PostgreSQL; the index holds one as `\u0000`, so that is what is looked up (and audited).
-    for spec in dict.fromkeys(storable(v.strip()) for v in request.POST.getlist("app") if v.strip()):
-        instance_name, _, name = spec.partition("/")
-        namespace, _, short = name.rpartition("/")
-        rows = ApplicationSummary.objects.select_related("instance").filter(
-            instance__name=instance_name, instance__enabled=True, name=short
-        )
-        if namespace:
-            rows = rows.filter(namespace=namespace)
-        if len(rows[:2]) > 1:  # one name in several namespaces: never guess which one was meant
-            refused.append((spec, "ambiguous: several applications have this name; give instance/namespace/name"))
-            continue
-        row = rows.first()
-        if row is None or not can(request.user, "view", row.instance, row.project, row.name):
-            refused.append((spec, "not found, or you may not see it"))
-            record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
-                   name=short, error="bulk sync: not found or not visible")  # fmt: skip
-            continue
-        if not can(request.user, "sync", row.instance, row.project, row.name):
-            refused.append((spec, "you may not sync it"))
-            record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
-                   project=row.project, namespace=row.namespace, name=row.name,
-                   error="bulk sync: not granted")  # fmt: skip
-            continue
-        allowed.append((row.instance, row.project, row.name))
-    return allowed, refused
 
 
 def _int(value: str | None, default: int, low: int, high: int) -> int:

@@ -6,9 +6,8 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    initial = True
-
     dependencies = [
+        ("identity", "0001_api_tokens"),
         ("teams", "0002_membership_managed_by_sso"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
