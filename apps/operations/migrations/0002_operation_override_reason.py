@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('operations', '0001_initial'),
+        ("operations", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='operation',
-            name='override_reason',
-            field=models.TextField(blank=True, default='', help_text='Why a change window was overridden (break glass) to run this; empty if not.'),
+            model_name="operation",
+            name="override_reason",
+            field=models.TextField(
+                blank=True,
+                default="",
+                help_text="Why a change window was overridden (break glass) to run this; empty if not.",
+            ),
         ),
     ]
