@@ -70,12 +70,14 @@ def start_operation(
     parent: Operation | None = None,
     audit_kind: str = "application",
     enqueue: bool = True,
+    override_reason: str = "",
 ) -> Operation:
     """Create a queued Operation and its `started` audit event, and enqueue it once committed.
 
     The same `idempotency_key` twice returns the first operation and creates nothing, so a double
     submit is one operation. The caller has already checked permission. `enqueue=False` leaves the
-    dispatch to someone else (a bulk sync's parent releases its children a few at a time).
+    dispatch to someone else (a bulk sync's parent releases its children a few at a time). A non-empty
+    `override_reason` flags an operation let through a change window (the worker then does not re-check it).
     """
     if idempotency_key:
         existing = Operation.objects.filter(idempotency_key=idempotency_key).first()
@@ -98,6 +100,7 @@ def start_operation(
                 requested_by=user,
                 parent=parent,
                 idempotency_key=idempotency_key or None,
+                override_reason=override_reason,
             )
             record(
                 request,

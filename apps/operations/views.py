@@ -18,6 +18,7 @@ from apps.access.guards import require
 from apps.access.rules import applications_q, can, instances_visible, is_platform_admin
 from apps.audit.service import Outcome, record
 from apps.core.pgtext import escape_filters, storable
+from apps.governance import windows
 from apps.index.models import ApplicationSummary
 
 from .models import Operation
@@ -178,6 +179,13 @@ def _bulk_targets(request: HttpRequest) -> tuple[list, list[tuple[str, str]]]:
             record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
                    project=row.project, namespace=row.namespace, name=row.name,
                    error="bulk sync: not granted")  # fmt: skip
+            continue
+        block = windows.check(request.user, "sync", row.instance, row.project, row.name)
+        if block is not None:  # bulk sync has no break glass: override one application at a time from its page
+            refused.append((spec, str(block)))
+            record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
+                   project=row.project, namespace=row.namespace, name=row.name,
+                   error=f"bulk sync: {block}")  # fmt: skip
             continue
         allowed.append((row.instance, row.project, row.name))
     return allowed, refused
