@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("apps.index.urls")),
     path("", include("apps.applications.urls")),
     path("", include("apps.kinds.urls")),
+    path("", include("apps.governance.urls")),
 ]
 
 handler403 = "apps.core.views.permission_denied"

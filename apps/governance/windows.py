@@ -188,11 +188,20 @@ def cached(user) -> list[Window]:
 
 
 def check(
-    user, action: str, instance, project: str = "", app: str = "", at: datetime | None = None, *, windows=None
+    user,
+    action: str,
+    instance,
+    project: str = "",
+    app: str = "",
+    at: datetime | None = None,
+    *,
+    windows: list[Window] | None = None,
+    with_override: bool = True,
 ) -> Block | None:
     """Whether a change window blocks `action` by `user` on the application, at `at` (now by default).
 
-    `instance` is an instance name or an Instance. `may_override` says whether the user holds `override` there.
+    `instance` is an instance name or an Instance. `may_override` says whether the user holds `override` there
+    (left False with `with_override=False`, which saves a permission check per row of a list).
     """
     from apps.access.rules import can
 
@@ -217,10 +226,22 @@ def check(
                 block = Block(w.name, start)
             else:
                 block = Block(allows[0].name, None)
-    if block is None:
-        return None
+    if block is None or not with_override:
+        return block
     may = user is not None and can(user, "override", instance, project or "*", app or "*")
     return Block(block.window, block.until, may)
+
+
+def blocks_for_rows(user, action: str, rows: list[dict], at: datetime | None = None) -> None:
+    """Set `row["window"]` (a Block or None) on index rows (instance, project, name); windows read once."""
+    at = at or timezone.now()
+    loaded = cached(user)
+    for row in rows:
+        row["window"] = (
+            check(user, action, row["instance"], row["project"], row["name"], at, windows=loaded, with_override=False)
+            if loaded
+            else None
+        )
 
 
 def calendar(windows: list[Window], start: datetime, end: datetime) -> list[Occurrence]:
