@@ -74,3 +74,16 @@ def test_members_may_not_manage_windows_but_may_read_the_calendar(client, alice)
     assert client.post("/governance/windows/new/", form()).status_code == 403
     assert not ChangeWindow.objects.exists()
     assert client.get("/governance/calendar/").status_code == 200
+
+
+def test_demo_seeds_one_audited_window_once(alice):
+    from apps.governance.demo import seed_windows
+
+    seed_windows()
+    seed_windows()
+    w = ChangeWindow.objects.get()
+    assert (w.name, w.kind, w.app_glob) == ("prod-nightly-freeze", "deny", "*-prod")
+    assert AuditEvent.objects.filter(kind="changewindow", action="create", name=w.name).count() == 1
+    from apps.governance import windows
+
+    assert windows.load()  # it parses and evaluates
