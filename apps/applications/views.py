@@ -95,7 +95,7 @@ def detail(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         sync_form=SyncForm(resources=app_summary["resources"]),
         tabs=[(key, label) for key, (label, _) in TABS.items()],
         terminate_nonce=new_nonce(),
-        live=services.live_state(ctx, app_summary, data["may"]),
+        live=services.live_state(ctx, app_summary, _shown_rights(data)),
     )
     data["poller"] = {"live_url": reverse("applications:live", args=[ctx.instance.name, ctx.name])}
     data["poller"]["period"] = data["live"]["period"]
@@ -117,7 +117,7 @@ def live(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         ctx = load(request, instance, name)
         data = _tab_data(request, ctx, "")
         app_summary = services.summary(ctx.app)
-        data.update(summary=app_summary, live=services.live_state(ctx, app_summary, data["may"]))
+        data.update(summary=app_summary, live=services.live_state(ctx, app_summary, _shown_rights(data)))
         if tree_seen is not None:
             data.update(services.tree_context(ctx, request), tree=True)
     except Http404:
@@ -144,6 +144,11 @@ def _tab_data(request: HttpRequest, ctx: AppContext, tab: str, **extra: Any) -> 
         except ArgoCDError as exc:
             data["tab_error"] = error_text(exc, ctx.instance.name)
     return data
+
+
+def _shown_rights(data: dict[str, Any]) -> dict[str, Any]:
+    """What the summary box's buttons depend on: rights, and the window blocking sync (so a poll shows it change)."""
+    return {**data["may"], "window": str(data["window"]["sync"] or "")}
 
 
 def _window_blocks(request: HttpRequest, ctx: AppContext) -> dict[str, Any]:
