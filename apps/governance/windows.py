@@ -13,6 +13,7 @@ falls into a spring-forward gap is read with the offset before the change (zonei
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -45,6 +46,9 @@ def parse_rule(text: str):
         raise WindowError("Give the first occurrence as a DTSTART line, e.g. DTSTART:20260105T180000.")
     if "RRULE" not in text.upper():
         raise WindowError("Give the recurrence as an RRULE line, e.g. RRULE:FREQ=WEEKLY;BYDAY=FR.")
+    if re.search(r"FREQ=(SECONDLY|MINUTELY)", text.upper()):
+        # Each check walks the recurrence from DTSTART: minute-by-minute rules would make every page slow.
+        raise WindowError("Windows recur at most hourly (FREQ=HOURLY, DAILY, WEEKLY, MONTHLY or YEARLY).")
     try:
         return rrulestr(text.strip(), forceset=True, ignoretz=True)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
@@ -84,6 +88,8 @@ class Window:
     actions: list[str] = field(default_factory=list)
     exempt_team_ids: frozenset[int] = frozenset()
     pk: int | None = None
+    # Answers per instant: a list page checks every row at the same `at`, so each window is evaluated once.
+    _memo: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_model(cls, w) -> Window:
@@ -135,10 +141,17 @@ class Window:
 
     def active_until(self, at: datetime) -> datetime | None:
         """When the occurrence covering `at` ends (the latest, if several overlap), or None when none does."""
-        ends = [o.end for o in self.occurrences(at, at + timedelta(microseconds=1))]
-        return max(ends) if ends else None
+        if ("active", at) not in self._memo:
+            ends = [o.end for o in self.occurrences(at, at + timedelta(microseconds=1))]
+            self._memo["active", at] = max(ends) if ends else None
+        return self._memo["active", at]
 
     def next_start(self, at: datetime) -> datetime | None:
+        if ("next", at) not in self._memo:
+            self._memo["next", at] = self._next_start(at)
+        return self._memo["next", at]
+
+    def _next_start(self, at: datetime) -> datetime | None:
         rule = parse_rule(self.rrule)
         naive = self._wall(at) - SLACK
         for _ in range(MAX_STEPS):

@@ -61,7 +61,13 @@ def test_occurrences_end_with_count_and_next_start_is_none_after_the_last():
 
 @pytest.mark.parametrize(
     "text",
-    ["RRULE:FREQ=DAILY", "DTSTART:20260301T010000", "DTSTART:20260301T010000\nRRULE:FREQ=SOMETIMES", "nonsense"],
+    [
+        "RRULE:FREQ=DAILY",
+        "DTSTART:20260301T010000",
+        "DTSTART:20260301T010000\nRRULE:FREQ=SOMETIMES",
+        "DTSTART:20260301T010000\nRRULE:FREQ=MINUTELY",
+        "nonsense",
+    ],
 )
 def test_unreadable_recurrences_are_refused_with_a_message(text):
     with pytest.raises(windows.WindowError):
