@@ -88,3 +88,20 @@ def test_app_page_shows_no_block_outside_windows(client, alice, grant, instance,
     client.force_login(alice)
     page = client.get(u("detail", instance, fresh_app())).content.decode()
     assert "blocked by window" not in page and 'name="override_reason"' not in page
+
+
+def test_rollback_override_with_a_reason_runs_flagged_and_shows_in_the_audit_log(
+    admin_client, instance, synced_app, freeze
+):
+    name = synced_app()
+    page = admin_client.get(u("detail", instance, name) + "?tab=history", **HX).content.decode()
+    assert 'name="override_reason"' in page  # the rollback dialog offers the break glass
+    data = {"id": "0", "nonce": "1f4c6a3e9d8b4f1a8c2e7b5d3a1f9e6c", "override_reason": "revert bad release"}
+    response = admin_client.post(u("rollback", instance, name), data, **HX)
+    assert response.status_code == 200
+    op = Operation.objects.get(kind="rollback")
+    assert op.override_reason == "revert bad release"
+    event = AuditEvent.objects.get(action="override", operation_id=op.pk)
+    assert event.request["operation"] == "rollback"
+    log = admin_client.get("/audit/", {"action": "override"}).content.decode()
+    assert "data-override" in log and "break glass" in log
