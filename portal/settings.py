@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "apps.index",
     "apps.applications",
     "apps.kinds",
+    "apps.governance",
 ]
 
 MIDDLEWARE = [

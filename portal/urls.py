@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("apps.applications.urls")),
     path("", include("apps.kinds.urls")),
     path("api/", include("apps.api.urls")),
+    path("", include("apps.governance.urls")),
 ]
 
 handler403 = "apps.core.views.permission_denied"

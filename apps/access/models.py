@@ -16,6 +16,7 @@ class Action(models.TextChoices):
     CREATE = "create", "Create"
     DELETE = "delete", "Delete"
     ROTATE = "rotate", "Rotate tokens"
+    OVERRIDE = "override", "Override change windows (break glass)"
     ADMIN = "admin", "Admin (everything)"
 
 

@@ -22,6 +22,7 @@ from apps.argocd.errors import ArgoCDError
 from apps.audit import queries as audit_queries
 from apps.audit.service import Outcome, record
 from apps.core.argocd_pages import error_text
+from apps.governance import enforce
 from apps.index import query as index_query
 from apps.operations import services as op_services
 from apps.operations.models import Operation
@@ -232,6 +233,8 @@ def _key(request: HttpRequest, kind: str, body: IdempotentIn) -> str | None:
 
 
 def _start(request: HttpRequest, ctx: app_services.AppContext, kind: str, params: dict, key: str | None):
+    # Change windows hold here as on the pages (refused with 403, audited); breaking glass is for the pages only.
+    enforce.gate(request, kind, ctx.instance, ctx.project, ctx.name)
     op = op_services.start_operation(
         request,
         kind=kind,

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -24,6 +25,7 @@ from apps.core import documents
 from apps.core.argocd_pages import argocd_errors, error_text
 from apps.core.diff import diff_lines
 from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
+from apps.governance import enforce, windows
 from apps.operations.services import BROKER_DOWN, idempotency_key, new_nonce
 
 from . import services
@@ -93,7 +95,7 @@ def detail(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         sync_form=SyncForm(resources=app_summary["resources"]),
         tabs=[(key, label) for key, (label, _) in TABS.items()],
         terminate_nonce=new_nonce(),
-        live=services.live_state(ctx, app_summary, data["may"]),
+        live=services.live_state(ctx, app_summary, _shown_rights(data)),
     )
     data["poller"] = {"live_url": reverse("applications:live", args=[ctx.instance.name, ctx.name])}
     data["poller"]["period"] = data["live"]["period"]
@@ -115,7 +117,7 @@ def live(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         ctx = load(request, instance, name)
         data = _tab_data(request, ctx, "")
         app_summary = services.summary(ctx.app)
-        data.update(summary=app_summary, live=services.live_state(ctx, app_summary, data["may"]))
+        data.update(summary=app_summary, live=services.live_state(ctx, app_summary, _shown_rights(data)))
         if tree_seen is not None:
             data.update(services.tree_context(ctx, request), tree=True)
     except Http404:
@@ -134,6 +136,7 @@ def live(request: HttpRequest, instance: str, name: str) -> HttpResponse:
 def _tab_data(request: HttpRequest, ctx: AppContext, tab: str, **extra: Any) -> dict[str, Any]:
     data: dict[str, Any] = {"ctx": ctx, "instance": ctx.instance, "app": ctx.app, "tab": tab, **extra}
     data["may"] = services.permissions(request, ctx)
+    data["window"] = _window_blocks(request, ctx)
     if tab:
         data["tab_template"] = f"applications/tabs/{tab}.html"
         try:
@@ -141,6 +144,16 @@ def _tab_data(request: HttpRequest, ctx: AppContext, tab: str, **extra: Any) -> 
         except ArgoCDError as exc:
             data["tab_error"] = error_text(exc, ctx.instance.name)
     return data
+
+
+def _shown_rights(data: dict[str, Any]) -> dict[str, Any]:
+    """What the summary box's buttons depend on: rights, and the window blocking sync (so a poll shows it change)."""
+    return {**data["may"], "window": str(data["window"]["sync"] or "")}
+
+
+def _window_blocks(request: HttpRequest, ctx: AppContext) -> dict[str, Any]:
+    """The change window blocking each operation this page starts (None when open), for its buttons and forms."""
+    return {a: windows.check(request.user, a, ctx.instance, ctx.project, ctx.name) for a in ("sync", "rollback")}
 
 
 @require_http_methods(["GET", "POST"])
@@ -159,21 +172,31 @@ def sync(request: HttpRequest, instance: str, name: str) -> HttpResponse:
                 f"{form[f].label if f in form.fields else 'Form'}: {' '.join(e)}" for f, e in form.errors.items()
             )
             return _answer(request, ctx, error=f"Sync not started — {problems}")
-    return render(request, "applications/sync.html", {"ctx": ctx, "sync_form": form})
+    data = {"ctx": ctx, "sync_form": form, "window": _window_blocks(request, ctx)}
+    return render(request, "applications/sync.html", data)
 
 
 def _start(request: HttpRequest, ctx: AppContext, kind: str, params: dict, key: str | None) -> Any:
+    """Start the operation unless a change window blocks it (refused with 403, audited); an `override` holder's
+    written reason breaks glass: the operation runs, flagged, beside an audited override event."""
     from apps.operations.services import start_operation
 
-    return start_operation(
-        request,
-        kind=kind,
-        instance=ctx.instance,
-        project=ctx.project,
-        target=ctx.name,
-        params=params,
-        idempotency_key=key,
-    )
+    reason = request.POST.get("override_reason", "").strip()[: enforce.MAX_REASON]
+    block = enforce.gate(request, kind, ctx.instance, ctx.project, ctx.name, reason)
+    with transaction.atomic():
+        op = start_operation(
+            request,
+            kind=kind,
+            instance=ctx.instance,
+            project=ctx.project,
+            target=ctx.name,
+            params=params,
+            idempotency_key=key,
+            override_reason=reason if block else "",
+        )
+        if block is not None and op.override_reason:
+            enforce.record_override(request, op, block, reason)
+    return op
 
 
 @require_POST

@@ -30,6 +30,9 @@ def seed_demo(
     for name, url, bootstrap_key in instances:
         adopt_own_key(register_instance(name=name, url=url, token=bootstrap_key))
     people = [("admin", admin_password, "platform admin: everything")]
+    from apps.governance.demo import seed_windows
+
+    log.info("demo: %s", seed_windows())
     try:
         from apps.teams.demo import seed_teams
     except ImportError:

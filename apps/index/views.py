@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from apps.governance import windows
 from apps.operations.services import new_nonce
 
 from . import query
@@ -16,6 +17,7 @@ def application_list(request: HttpRequest) -> HttpResponse:
     # a user without grants gets an empty list rather than a 403.
     filters = query.Filters.from_query(request.GET)
     result = query.search(request.user, filters)
+    windows.blocks_for_rows(request.user, "sync", result.rows)
     base, params = reverse("index:list"), dict(request.GET.lists())
     context = {
         "f": filters,

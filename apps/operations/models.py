@@ -41,6 +41,9 @@ class Operation(models.Model):
     resources = models.JSONField(default=list, blank=True)
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, default="")
+    override_reason = models.TextField(
+        blank=True, default="", help_text="Why a change window was overridden (break glass) to run this; empty if not."
+    )
     attempts = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

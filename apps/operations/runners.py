@@ -386,6 +386,18 @@ def _sync_strategy(params: dict) -> str | None:
     return f"{strategy}-force" if params.get("force") else strategy
 
 
+def _check_windows(op: Operation) -> None:
+    """A change window may have closed while the operation waited in the queue: fail before asking Argo CD,
+    unless the operation carries an override (its reason was given and audited when it was started)."""
+    from apps.governance import windows
+
+    if op.override_reason or op.requested_by is None:
+        return
+    block = windows.check(op.requested_by, op.kind, op.instance_name, op.project, op.target)
+    if block is not None:
+        raise OperationFailed(f"Not started: {op.target} on {op.instance_name} is {block}.")
+
+
 @runner(Operation.Kind.SYNC)
 def run_sync(op: Operation) -> None:
     """params: revision, prune, dryRun, strategy ("apply"|"hook") + force, resources ([{group, kind, name,
@@ -396,6 +408,7 @@ def run_sync(op: Operation) -> None:
         app = _first_read(op, client)
         before, note = None, ""
         if not _ours_in(app, op):
+            _check_windows(op)
             before = (app.get("status") or {}).get("operationState") or {}
             strategy, infos = _sync_strategy(p), _infos(op)
             update(op, message="starting sync", argocd_phase="")
@@ -433,6 +446,7 @@ def run_rollback(op: Operation) -> None:
         # Rollback takes no infos, so a re-run knows its request went through only from our own mark.
         before, note = None, ""
         if not op.result.get("submitted"):
+            _check_windows(op)
             app = _call(op, lambda: _get_app(op, client))
             before = (app.get("status") or {}).get("operationState") or {}
 

@@ -70,12 +70,14 @@ def start_operation(
     parent: Operation | None = None,
     audit_kind: str = "application",
     enqueue: bool = True,
+    override_reason: str = "",
 ) -> Operation:
     """Create a queued Operation and its `started` audit event, and enqueue it once committed.
 
     The same `idempotency_key` twice returns the first operation and creates nothing, so a double
     submit is one operation. The caller has already checked permission. `enqueue=False` leaves the
-    dispatch to someone else (a bulk sync's parent releases its children a few at a time).
+    dispatch to someone else (a bulk sync's parent releases its children a few at a time). A non-empty
+    `override_reason` flags an operation let through a change window (the worker then does not re-check it).
     """
     if idempotency_key:
         existing = Operation.objects.filter(idempotency_key=idempotency_key).first()
@@ -98,6 +100,7 @@ def start_operation(
                 requested_by=user,
                 parent=parent,
                 idempotency_key=idempotency_key or None,
+                override_reason=override_reason,
             )
             record(
                 request,
@@ -169,6 +172,7 @@ def bulk_targets(request: HttpRequest, specs: list[str]) -> tuple[list, list[tup
     (each refusal audited); the bulk-sync page and the API both start from this."""
     from apps.access.rules import can
     from apps.core.pgtext import storable
+    from apps.governance import windows
     from apps.index.models import ApplicationSummary
 
     allowed, refused = [], []
@@ -195,6 +199,13 @@ def bulk_targets(request: HttpRequest, specs: list[str]) -> tuple[list, list[tup
             record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
                    project=row.project, namespace=row.namespace, name=row.name,
                    error="bulk sync: not granted")  # fmt: skip
+            continue
+        block = windows.check(request.user, "sync", row.instance, row.project, row.name)
+        if block is not None:  # bulk sync has no break glass: override one application at a time from its page
+            refused.append((spec, str(block)))
+            record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
+                   project=row.project, namespace=row.namespace, name=row.name,
+                   error=f"bulk sync: {block}")  # fmt: skip
             continue
         allowed.append((row.instance, row.project, row.name))
     return allowed, refused

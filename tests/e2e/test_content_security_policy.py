@@ -87,6 +87,8 @@ def test_main_pages_and_their_htmx_parts_run_without_a_policy_violation(
     expect(page).to_have_url(re.compile(r"action=login"))
     visit(page, f"/instances/{e2e_instance.name}/", ".cani")  # the can-i matrix loads by HTMX
     visit(page, "/operations/", "main h1")
+    visit(page, "/governance/calendar/", "#calendar")
+    visit(page, "/governance/windows/new/", "main form textarea[name=rrule]")
     assert reports == [], "\n".join(reports)
 
     visit(page, "/no/such/page/", "main article h2")  # the portal's 404 page: only its own status is reported

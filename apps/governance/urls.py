@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "governance"
+urlpatterns = [
+    path("governance/calendar/", views.calendar, name="calendar"),
+    path("governance/windows/", views.window_list, name="list"),
+    path("governance/windows/new/", views.window_edit, name="new"),
+    path("governance/windows/<int:pk>/", views.window_edit, name="edit"),
+]
