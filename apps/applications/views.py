@@ -16,7 +16,8 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from apps.access.guards import get_instance, require
+from apps.access.decide import sync_limits
+from apps.access.guards import enforce, get_instance, require
 from apps.access.rules import can_somewhere, instances_visible
 from apps.argocd.errors import ArgoCDError
 from apps.audit.service import Change, Outcome, begin, record
@@ -27,7 +28,17 @@ from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
 from apps.operations.services import BROKER_DOWN, idempotency_key, new_nonce
 
 from . import services
-from .forms import CreateForm, CreateYamlForm, DeleteForm, EditForm, PatchForm, ResourceForm, RollbackForm, SyncForm
+from .forms import (
+    AutosyncForm,
+    CreateForm,
+    CreateYamlForm,
+    DeleteForm,
+    EditForm,
+    PatchForm,
+    ResourceForm,
+    RollbackForm,
+    SyncForm,
+)
 from .services import TABS, AppContext, load
 
 
@@ -73,8 +84,32 @@ def refresh(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     A POST, though Argo CD needs only `get` for it: a link or an image elsewhere must not set it off.
     """
     hard = request.POST.get("mode") == "hard"
-    ctx = load(request, instance, name, "view", refresh="hard" if hard else "normal")
+    # Permission first, then the refresh: a refused user must not set off a reconcile (or a manifest rebuild).
+    ctx = load(request, instance, name, "refresh")
+    ctx.client.get_application(ctx.name, refresh="hard" if hard else "normal", **ctx.scope)
     messages.success(request, f"Argo CD has {'hard-' if hard else ''}refreshed {ctx.name}.")
+    return redirect(_detail_url(ctx))
+
+
+@require_POST
+@argocd_errors
+def autosync(request: HttpRequest, instance: str, name: str) -> HttpResponse:
+    """Turn automated sync on or off (with prune / self-heal): a spec patch, audited like any edit of the app."""
+    ctx = load(request, instance, name, "autosync")
+    form = AutosyncForm(request.POST)
+    form.is_valid()  # three booleans: nothing can be invalid
+    params = form.params()
+    enforce(request, "autosync", services.target(ctx), params, namespace=ctx.namespace)
+    patch = AutosyncForm.patch(params)
+    change = _begin(request, ctx, "autosync", payload={"patchType": "merge", "patch": patch}, before=editable(ctx.app))
+    try:
+        result = ctx.client.patch_application(ctx.name, patch, patch_type="merge", **ctx.scope)
+    except ArgoCDError as exc:
+        change.failed(exc.message)
+        messages.error(request, error_text(exc, instance))
+        return redirect(_detail_url(ctx))
+    change.succeeded(after=editable(result))
+    messages.success(request, f"Automated sync of {ctx.name} is {'on' if params['automated'] else 'off'}.")
     return redirect(_detail_url(ctx))
 
 
@@ -90,7 +125,7 @@ def detail(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     app_summary = services.summary(ctx.app)
     data.update(
         summary=app_summary,
-        sync_form=SyncForm(resources=app_summary["resources"]),
+        sync_form=SyncForm(resources=app_summary["resources"], limits=sync_limits(request.user, services.target(ctx))),
         tabs=[(key, label) for key, (label, _) in TABS.items()],
         terminate_nonce=new_nonce(),
         live=services.live_state(ctx, app_summary, data["may"]),
@@ -148,11 +183,15 @@ def _tab_data(request: HttpRequest, ctx: AppContext, tab: str, **extra: Any) -> 
 def sync(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     ctx = load(request, instance, name, "view" if request.method == "GET" else "sync")
     resources = services.summary(ctx.app)["resources"]
-    form = SyncForm(request.POST or None, resources=resources)
+    limits = sync_limits(request.user, services.target(ctx))
+    form = SyncForm(request.POST or None, resources=resources, limits=limits)
     if request.method == "POST":
         if form.is_valid():
+            params = form.params()
+            # The disabled fields explain; this decides (a hand-made POST carries what it likes).
+            enforce(request, "sync", services.target(ctx), params, namespace=ctx.namespace)
             key = idempotency_key(request, "sync", form.cleaned_data["nonce"])
-            op = _start(request, ctx, "sync", form.params(), key)
+            op = _start(request, ctx, "sync", params, key)
             return _answer(request, ctx, op=op, nonce_id="id_nonce")
         if request.htmx:  # the form sits in a dialog that closes on answer: say what was wrong next to the card area
             problems = "; ".join(

@@ -14,6 +14,7 @@ from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
+from apps.access.decide import Target, decide
 from apps.access.guards import require
 from apps.access.rules import applications_q, can, instances_visible, is_platform_admin
 from apps.audit.service import Outcome, record
@@ -131,14 +132,15 @@ def operation_card(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def bulk_sync(request: HttpRequest) -> HttpResponse:
     allowed, refused = _bulk_targets(request)
-    if not allowed:
-        template = "operations/bulk.html#result" if request.htmx else "operations/bulk.html"
-        return render(request, template, {"refused": refused, "parent": None}, status=403 if refused else 400)
     params = {
         "prune": request.POST.get("prune") == "on",
         "dryRun": request.POST.get("dryRun") == "on" or request.POST.get("dry_run") == "on",
         "limit": _int(request.POST.get("limit"), DEFAULT_BULK_LIMIT, 1, 100),
     }
+    allowed = _within_constraints(request, allowed, params, refused)
+    if not allowed:
+        template = "operations/bulk.html#result" if request.htmx else "operations/bulk.html"
+        return render(request, template, {"refused": refused, "parent": None}, status=403 if refused else 400)
     # The same form sent twice is one bulk sync; the same form sent again with another selection (after the
     # browser's Back button) is another one.
     selection = hashlib.sha1(repr(sorted((i.pk, p, a) for i, p, a in allowed)).encode()).hexdigest()[:12]
@@ -181,6 +183,22 @@ def _bulk_targets(request: HttpRequest) -> tuple[list, list[tuple[str, str]]]:
             continue
         allowed.append((row.instance, row.project, row.name))
     return allowed, refused
+
+
+def _within_constraints(request: HttpRequest, targets: list, params: dict, refused: list) -> list:
+    """Keep the targets whose grants allow this sync with its parameters and size; audit and list the others."""
+    asked = {"prune": params["prune"], "dryRun": params["dryRun"], "bulk_size": len(targets)}
+    kept = []
+    for inst, project, app in targets:
+        decision = decide(request.user, "sync", Target(inst, project, app), asked)
+        if decision.allowed:
+            kept.append((inst, project, app))
+            continue
+        refused.append((f"{inst.name}/{app}", decision.reason))
+        record(request, action="sync", outcome=Outcome.DENIED, instance=inst.name, kind="application",
+               project=project, name=app, payload=asked,
+               error=f"bulk sync: refused by constraint {decision.constraint}: {decision.reason}")  # fmt: skip
+    return kept
 
 
 def _int(value: str | None, default: int, low: int, high: int) -> int:

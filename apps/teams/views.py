@@ -88,6 +88,7 @@ def _grant_snapshot(grant: Grant) -> dict:
         "project_glob": grant.project_glob,
         "app_glob": grant.app_glob,
         "actions": list(grant.actions),
+        "constraints": dict(grant.constraints or {}),
     }
 
 
@@ -116,7 +117,7 @@ def _add_grant(request: HttpRequest, team: Team, form: GrantForm) -> HttpRespons
     with transaction.atomic():
         grant = Grant.objects.create(
             team=team, instance_glob=data["instance_glob"], project_glob=data["project_glob"],
-            app_glob=data["app_glob"], actions=sorted(data["actions"]),
+            app_glob=data["app_glob"], actions=sorted(data["actions"]), constraints=form.constraints(),
         )  # fmt: skip
         record(request, action="create", outcome=Outcome.SUCCEEDED, kind="grant", name=team.slug, team=team.slug,
                after=_grant_snapshot(grant))  # fmt: skip
