@@ -147,16 +147,21 @@ class SyncForm(RetryFields, SyncOptionsFields):
         self.fields["retry_limit"].initial = None
 
     def _limit_fields(self) -> None:
-        """Close what the user's grants do not allow: a disabled field keeps its safe value whatever is posted
-        (the request is decided again on the server, so this is for explaining, not for enforcing)."""
+        """Disable in the page what the user's grants do not allow, with the reason. What is posted is still
+        what is asked (never silently changed): the server decides it, and refuses a hand-made POST."""
         for constraint, (name, value) in LIMITED_FIELDS.items():
             if constraint in self.limits:
                 field = self.fields[name]
-                field.disabled, field.initial, field.help_text = True, value, self.limits[constraint]
+                field.widget.attrs.update(disabled=True, title=self.limits[constraint])
+                field.initial, field.help_text = value, self.limits[constraint]
+        # A disabled box is not submitted: the form sends a dry run through a hidden input instead.
+        self.forced_dry_run = "dry_run_only" in self.limits
         options = {LIMITED_OPTIONS[c]: why for c, why in self.limits.items() if c in LIMITED_OPTIONS}
-        self.fields["sync_options"].widget = LimitedCheckboxes(disabled=options)
+        widget = LimitedCheckboxes(disabled=options)
+        widget.choices = self.fields["sync_options"].choices
+        self.fields["sync_options"].widget = widget
         if "partial" in self.limits:
-            self.fields["resources"].disabled = True
+            self.fields["resources"].widget.attrs.update(disabled=True, title=self.limits["partial"])
             self.fields["resources"].help_text = self.limits["partial"]
         if "revision" in self.limits:
             self.fields["revision"].help_text = f"Empty: the app's target revision. {self.limits['revision']}."
