@@ -224,6 +224,7 @@ def rollback(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         return _answer(request, ctx, error="Pick a history entry to roll back to.", tab="history")
     d = form.cleaned_data
     params = {"id": d["id"], "prune": d["prune"], "dryRun": d["dry_run"]}
+    enforce(request, "rollback", services.target(ctx), params, namespace=ctx.namespace)
     error = ""
     if ((ctx.app.get("spec") or {}).get("syncPolicy") or {}).get("automated"):
         error = f"{ctx.name} has automated sync on: Argo CD refuses a rollback until you turn it off (Edit the spec)."

@@ -459,6 +459,7 @@ def run_rollback(op: Operation) -> None:
         before, note = None, ""
         if not op.result.get("submitted"):
             app = _call(op, lambda: _get_app(op, client))
+            recheck(op, "rollback", app)
             before = (app.get("status") or {}).get("operationState") or {}
 
             def request() -> Any:

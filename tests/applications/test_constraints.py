@@ -202,3 +202,24 @@ def test_an_existing_edit_grant_keeps_autosync_and_refresh(member, alice, grant,
     assert member.post(u("refresh", instance, name), {"mode": "normal"}).status_code == 302
     assert member.post(u("autosync", instance, name), {"automated": "on", "prune": "on"}).status_code == 302
     assert argocd.get_application(name)["spec"]["syncPolicy"]["automated"]["prune"] is True
+
+
+def test_rollback_with_prune_under_a_no_prune_grant_is_refused_and_without_prune_starts(
+    member, alice, grant, instance, seed_apps
+):
+    app = next(
+        a
+        for a in seed_apps.values()
+        if a["status"].get("history") and not (a["spec"].get("syncPolicy") or {}).get("automated")
+    )
+    g = grant(alice, ["rollback"], project=app["spec"]["project"])
+    g.constraints = {"prune": False}
+    g.save()
+    name, entry = app["metadata"]["name"], app["status"]["history"][0]
+
+    refused = member.post(u("rollback", instance, name), {"id": str(entry["id"]), "prune": "on", "nonce": "c" * 32})
+    assert refused.status_code == 403 and not Operation.objects.exists()
+    assert "refused by constraint prune" in AuditEvent.objects.get(action="rollback", outcome="denied").error
+
+    allowed = member.post(u("rollback", instance, name), {"id": str(entry["id"]), "nonce": "d" * 32})
+    assert allowed.status_code == 302 and Operation.objects.get().kind == "rollback"
