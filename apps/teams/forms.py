@@ -95,6 +95,19 @@ class GrantForm(forms.Form):
         required=False, min_value=1, max_value=10000, label="Bulk size limit", help_text="Empty: no limit."
     )
 
+    @classmethod
+    def for_grant(cls, grant, **kwargs) -> GrantForm:
+        """The form filled with an existing grant, to edit it."""
+        c = grant.constraints or {}
+        initial = {
+            "instance_glob": grant.instance_glob, "project_glob": grant.project_glob, "app_glob": grant.app_glob,
+            "actions": list(grant.actions), "revision": c.get("revision", "any"),
+            "revision_globs": ", ".join(c.get("revision_globs") or []), "dry_run_only": bool(c.get("dry_run_only")),
+            "bulk_limit": c.get("bulk_limit"),
+            **{f"forbid_{k}": c.get(k) is False for k in ("prune", "force", "replace", "server_side_apply", "partial")},
+        }  # fmt: skip
+        return cls(initial=initial, auto_id=f"grant{grant.pk}_%s", **kwargs)
+
     def clean_revision_globs(self) -> list[str]:
         globs = [g.strip() for g in self.cleaned_data["revision_globs"].split(",") if g.strip()]
         for g in globs:

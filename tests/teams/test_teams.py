@@ -255,3 +255,33 @@ def test_a_grant_form_with_revision_globs_chosen_but_none_given_changes_nothing(
     assert response.status_code == 200
     assert "Give at least one glob" in response.content.decode()
     assert not team.grants.exists()
+
+
+def test_admin_narrows_an_existing_grant_in_place_and_the_edit_is_audited_with_before_and_after(admin_client, alice):
+    team = Team.objects.create(name="Payments", slug="payments")
+    Membership.objects.create(team=team, user=alice)
+    grant = Grant.objects.create(team=team, instance_glob="prod-*", project_glob="payments", app_glob="*",
+                                 actions=["sync"])  # fmt: skip
+    page = admin_client.get("/teams/payments/").content.decode()
+    assert f'name="edit_grant" value="{grant.pk}"' in page and f'id="grant{grant.pk}_instance_glob"' in page
+
+    data = {"edit_grant": str(grant.pk), "instance_glob": "prod-*", "project_glob": "payments", "app_glob": "*",
+            "actions": ["sync"], "revision": "own", "forbid_prune": "on"}  # fmt: skip
+    assert admin_client.post("/teams/payments/", data).status_code == 302
+
+    grant.refresh_from_db()
+    assert grant.constraints == {"revision": "own", "prune": False}
+    event = AuditEvent.objects.get(kind="grant", action="edit")
+    assert event.before["constraints"] == {} and event.after["constraints"] == grant.constraints
+    assert 'value="own" selected' in admin_client.get("/teams/payments/").content.decode()
+
+
+def test_editing_a_grant_of_another_team_finds_nothing(admin_client):
+    Team.objects.create(name="Payments", slug="payments")
+    other = Team.objects.create(name="Search", slug="search")
+    grant = Grant.objects.create(team=other, actions=["sync"])
+    data = {"edit_grant": str(grant.pk), "instance_glob": "*", "project_glob": "*", "app_glob": "*",
+            "actions": ["admin"]}  # fmt: skip
+    assert admin_client.post("/teams/payments/", data).status_code == 404
+    grant.refresh_from_db()
+    assert grant.actions == ["sync"]
