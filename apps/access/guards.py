@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from apps.audit.service import Outcome, record
 from apps.instances.models import Instance
 
+from .decide import Decision, Target, decide
 from .rules import can, instances_visible, is_platform_admin
 
 
@@ -94,3 +95,29 @@ def require(
     if action != "view" and can(request.user, "view", instance, project, app):
         raise PermissionDenied(f"You may not {action} {kind} {name or app} on {instance.name}.")
     raise Http404("Not found, or you may not see it.")
+
+
+def enforce(
+    request: HttpRequest, action: str, target: Target, params: dict, *, kind: str = "application", namespace: str = ""
+) -> Decision:
+    """Decide the request with its parameters; a refusal is audited with its reason and answered 403.
+
+    The caller has already checked the action itself (`require`), so a refusal here is a grant's constraint.
+    """
+    decision = decide(request.user, action, target, params)
+    if decision.allowed:
+        return decision
+    instance = target.instance if isinstance(target.instance, str) else target.instance.name
+    record(
+        request,
+        action=action,
+        outcome=Outcome.DENIED,
+        instance=instance,
+        kind=kind,
+        project=target.project if target.project != "*" else "",
+        namespace=namespace,
+        name=target.app if target.app != "*" else "",
+        payload=params,
+        error=f"refused by constraint {decision.constraint or 'grant'}: {decision.reason}",
+    )
+    raise PermissionDenied(f"Not allowed: {decision.reason}.")

@@ -17,7 +17,13 @@ class Action(models.TextChoices):
     DELETE = "delete", "Delete"
     ROTATE = "rotate", "Rotate tokens"
     OVERRIDE = "override", "Override change windows (break glass)"
+    AUTOSYNC = "autosync", "Turn automated sync on or off"
+    REFRESH = "refresh", "Refresh"
     ADMIN = "admin", "Admin (everything)"
+
+
+# Actions that `edit` already covered before they had their own name: a grant of `edit` keeps allowing them.
+EDIT_IMPLIES = ("autosync", "refresh")
 
 
 class Grant(models.Model):
@@ -31,6 +37,8 @@ class Grant(models.Model):
     project_glob = models.CharField(max_length=200, default="*")
     app_glob = models.CharField(max_length=200, default="*")
     actions = models.JSONField(default=list)
+    # What the grant's actions may not do (see apps.access.decide.CONSTRAINTS); empty narrows nothing.
+    constraints = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -38,3 +46,8 @@ class Grant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team}: {','.join(self.actions)} on {self.instance_glob}/{self.project_glob}/{self.app_glob}"
+
+    def constraint_words(self) -> list[str]:
+        from .decide import describe
+
+        return describe(self.constraints)

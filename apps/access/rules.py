@@ -1,4 +1,4 @@
-"""The one permission decision: `can(user, action, instance, project, app)`.
+"""The permission rules: `can(user, action, instance, project, app)`, the yes/no shortcut of `decide.decide()`.
 
 A user may act when they are a superuser, or when a grant of one of their teams matches the
 instance, project and application globs and lists the action (or `admin`). Any grant lets its
@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from . import glob
-from .models import Action, Grant
+from .models import EDIT_IMPLIES, Action, Grant
 
 ALL_ACTIONS = [a.value for a in Action]
 
@@ -34,7 +34,9 @@ def _grants(user) -> list[Grant]:
 
 
 def _allows(grant: Grant, action: str) -> bool:
-    return action == Action.VIEW or action in grant.actions or Action.ADMIN in grant.actions
+    if action == Action.VIEW or action in grant.actions or Action.ADMIN in grant.actions:
+        return True
+    return action in EDIT_IMPLIES and Action.EDIT in grant.actions
 
 
 def _instance_name_and_enabled(instance) -> tuple[str, bool]:
@@ -62,11 +64,10 @@ def _token_allows(user, action: str, instance, project: str = "*", app: str = "*
 
 
 def can(user, action: str, instance, project: str = "*", app: str = "*") -> bool:
-    if not _token_allows(user, action, instance, project, app):
-        return False
-    return _decide(
-        user, action, instance, lambda g: glob.match(g.project_glob, project) and glob.match(g.app_glob, app)
-    )
+    """The yes/no shortcut of `apps.access.decide.decide()` (without request parameters)."""
+    from .decide import Target, decide
+
+    return decide(user, action, Target(instance, project, app)).allowed
 
 
 def can_somewhere(user, action: str, instance, project: str | None = None) -> bool:

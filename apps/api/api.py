@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest
 from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from apps.access import guards
 from apps.applications import services as app_services
 from apps.argocd.errors import ArgoCDError
 from apps.audit import queries as audit_queries
@@ -233,7 +234,10 @@ def _key(request: HttpRequest, kind: str, body: IdempotentIn) -> str | None:
 
 
 def _start(request: HttpRequest, ctx: app_services.AppContext, kind: str, params: dict, key: str | None):
-    # Change windows hold here as on the pages (refused with 403, audited); breaking glass is for the pages only.
+    # Grant constraints and change windows hold here as on the pages (refused with 403, audited); breaking glass
+    # is for the pages only.
+    if kind in ("sync", "rollback"):
+        guards.enforce(request, kind, app_services.target(ctx), params, namespace=ctx.namespace)
     enforce.gate(request, kind, ctx.instance, ctx.project, ctx.name)
     op = op_services.start_operation(
         request,
@@ -310,11 +314,12 @@ class BulkSyncOut(Schema):
 def bulk_sync(request: HttpRequest, body: BulkSyncIn):
     """Sync many applications; those you may not sync are listed as refused (and audited)."""
     allowed, refused = op_services.bulk_targets(request, body.applications)
+    params = {"prune": body.prune, "dryRun": body.dry_run, "limit": body.limit}
+    allowed = op_services.within_constraints(request, allowed, params, refused)
     refusals = [{"application": spec, "reason": why} for spec, why in refused]
     if not allowed:
         raise ApiError(403 if refused else 422, "forbidden" if refused else "invalid", "Nothing to sync: " +
                        "; ".join(f"{r['application']} ({r['reason']})" for r in refusals))  # fmt: skip
-    params = {"prune": body.prune, "dryRun": body.dry_run, "limit": body.limit}
     parent = op_services.start_bulk_sync(request, allowed, params, idempotency_key=_key(request, "bulk_sync", body))
     return Status(202, {"operation": _operation(parent), "refused": refusals})
 

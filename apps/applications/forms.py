@@ -98,6 +98,25 @@ class SyncOptionsFields(forms.Form):
         return items
 
 
+class LimitedCheckboxes(forms.CheckboxSelectMultiple):
+    """Checkboxes of which some are disabled, each with the reason as its title (a grant's constraint)."""
+
+    def __init__(self, *args: Any, disabled: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.disabled = disabled or {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):  # noqa: ANN001, ANN201
+        option = super().create_option(name, value, label, selected, index, subindex=subindex, attrs=attrs)
+        if str(value) in self.disabled:
+            option["attrs"] = {**option["attrs"], "disabled": True, "title": self.disabled[str(value)]}
+        return option
+
+
+# The sync form's fields a grant's constraint may close, and the value a closed field keeps.
+LIMITED_FIELDS = {"prune": ("prune", False), "force": ("force", False), "dry_run_only": ("dry_run", True)}
+LIMITED_OPTIONS = {"replace": "Replace=true", "server_side_apply": "ServerSideApply=true"}
+
+
 class SyncForm(RetryFields, SyncOptionsFields):
     revision = forms.CharField(required=False, max_length=200, help_text="Empty: the app's target revision.")
     prune = forms.BooleanField(required=False)
@@ -109,10 +128,14 @@ class SyncForm(RetryFields, SyncOptionsFields):
     )
     nonce = forms.CharField(widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, resources: list[JSON] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, resources: list[JSON] | None = None, limits: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
         from .services import resource_key
 
         super().__init__(*args, **kwargs)
+        self.limits = limits or {}
+        self._limit_fields()
         self.fields["resources"].choices = [
             (
                 resource_key(r),
@@ -122,6 +145,26 @@ class SyncForm(RetryFields, SyncOptionsFields):
         ]
         self.fields["nonce"].initial = new_nonce()
         self.fields["retry_limit"].initial = None
+
+    def _limit_fields(self) -> None:
+        """Disable in the page what the user's grants do not allow, with the reason. What is posted is still
+        what is asked (never silently changed): the server decides it, and refuses a hand-made POST."""
+        for constraint, (name, value) in LIMITED_FIELDS.items():
+            if constraint in self.limits:
+                field = self.fields[name]
+                field.widget.attrs.update(disabled=True, title=self.limits[constraint])
+                field.initial, field.help_text = value, self.limits[constraint]
+        # A disabled box is not submitted: the form sends a dry run through a hidden input instead.
+        self.forced_dry_run = "dry_run_only" in self.limits
+        options = {LIMITED_OPTIONS[c]: why for c, why in self.limits.items() if c in LIMITED_OPTIONS}
+        widget = LimitedCheckboxes(disabled=options)
+        widget.choices = self.fields["sync_options"].choices
+        self.fields["sync_options"].widget = widget
+        if "partial" in self.limits:
+            self.fields["resources"].widget.attrs.update(disabled=True, title=self.limits["partial"])
+            self.fields["resources"].help_text = self.limits["partial"]
+        if "revision" in self.limits:
+            self.fields["revision"].help_text = f"Empty: the app's target revision. {self.limits['revision']}."
 
     def params(self) -> JSON:
         """The sync Operation's params as apps.operations.runners.run_sync reads them (Argo CD's names)."""
@@ -141,6 +184,25 @@ class SyncForm(RetryFields, SyncOptionsFields):
         if self.retry():
             params["retryStrategy"] = self.retry()
         return params
+
+
+class AutosyncForm(forms.Form):
+    """Automated sync on or off, with its prune and self-heal flags (Argo CD's spec.syncPolicy.automated)."""
+
+    automated = forms.BooleanField(required=False, label="Automated sync")
+    prune = forms.BooleanField(required=False, label="Prune")
+    self_heal = forms.BooleanField(required=False, label="Self-heal")
+
+    def params(self) -> JSON:
+        d = self.cleaned_data
+        on = d["automated"]
+        return {"automated": on, "prune": on and d["prune"], "selfHeal": on and d["self_heal"]}
+
+    @staticmethod
+    def patch(params: JSON) -> JSON:
+        """A merge patch of the spec: null removes `automated`, leaving the rest of the sync policy as it is."""
+        automated = {"prune": params["prune"], "selfHeal": params["selfHeal"]} if params["automated"] else None
+        return {"spec": {"syncPolicy": {"automated": automated}}}
 
 
 class RollbackForm(forms.Form):

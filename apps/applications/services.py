@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from django.http import Http404, HttpRequest
 
+from apps.access.decide import Target
 from apps.access.guards import get_instance, probe, require, require_visible
 from apps.access.rules import can
 from apps.argocd import ArgoCDClient, Outcome, errors, fan_out
@@ -100,7 +101,19 @@ def rollback_refusal(ctx: AppContext, history_id: int) -> str:
     return ""
 
 
-ACTIONS = ("sync", "rollback", "terminate", "action", "logs", "edit", "delete")
+ACTIONS = ("sync", "rollback", "terminate", "action", "logs", "edit", "delete", "autosync", "refresh")
+
+
+def own_revision(app: JSON) -> str:
+    """The app's own `targetRevision` (of its first source): what a grant's "own revision only" allows."""
+    spec = app.get("spec") or {}
+    source = spec.get("source") or (spec.get("sources") or [{}])[0]
+    return str(source.get("targetRevision") or "")
+
+
+def target(ctx: AppContext) -> Target:
+    """The app as `apps.access.decide` sees it."""
+    return Target(ctx.instance, ctx.project, ctx.name, own_revision(ctx.app))
 
 
 def permissions(request: HttpRequest, ctx: AppContext) -> dict[str, bool]:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("applications/<str:instance>/<str:name>/", views.detail, name="detail"),
     path("applications/<str:instance>/<str:name>/live/", views.live, name="live"),
     path("applications/<str:instance>/<str:name>/refresh/", views.refresh, name="refresh"),
+    path("applications/<str:instance>/<str:name>/autosync/", views.autosync, name="autosync"),
     path("applications/<str:instance>/<str:name>/sync/", views.sync, name="sync"),
     path("applications/<str:instance>/<str:name>/rollback/", views.rollback, name="rollback"),
     path("applications/<str:instance>/<str:name>/terminate/", views.terminate, name="terminate"),

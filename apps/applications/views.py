@@ -17,7 +17,8 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from apps.access.guards import get_instance, require
+from apps.access.decide import sync_limits
+from apps.access.guards import enforce, get_instance, require
 from apps.access.rules import can_somewhere, instances_visible
 from apps.argocd.errors import ArgoCDError
 from apps.audit.service import Change, Outcome, begin, record
@@ -25,11 +26,24 @@ from apps.core import documents
 from apps.core.argocd_pages import argocd_errors, error_text
 from apps.core.diff import diff_lines
 from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
-from apps.governance import enforce, windows
+from apps.governance import windows
+from apps.governance.enforce import MAX_REASON as MAX_OVERRIDE_REASON
+from apps.governance.enforce import gate as window_gate
+from apps.governance.enforce import record_override
 from apps.operations.services import BROKER_DOWN, idempotency_key, new_nonce
 
 from . import services
-from .forms import CreateForm, CreateYamlForm, DeleteForm, EditForm, PatchForm, ResourceForm, RollbackForm, SyncForm
+from .forms import (
+    AutosyncForm,
+    CreateForm,
+    CreateYamlForm,
+    DeleteForm,
+    EditForm,
+    PatchForm,
+    ResourceForm,
+    RollbackForm,
+    SyncForm,
+)
 from .services import TABS, AppContext, load
 
 
@@ -75,8 +89,32 @@ def refresh(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     A POST, though Argo CD needs only `get` for it: a link or an image elsewhere must not set it off.
     """
     hard = request.POST.get("mode") == "hard"
-    ctx = load(request, instance, name, "view", refresh="hard" if hard else "normal")
+    # Permission first, then the refresh: a refused user must not set off a reconcile (or a manifest rebuild).
+    ctx = load(request, instance, name, "refresh")
+    ctx.client.get_application(ctx.name, refresh="hard" if hard else "normal", **ctx.scope)
     messages.success(request, f"Argo CD has {'hard-' if hard else ''}refreshed {ctx.name}.")
+    return redirect(_detail_url(ctx))
+
+
+@require_POST
+@argocd_errors
+def autosync(request: HttpRequest, instance: str, name: str) -> HttpResponse:
+    """Turn automated sync on or off (with prune / self-heal): a spec patch, audited like any edit of the app."""
+    ctx = load(request, instance, name, "autosync")
+    form = AutosyncForm(request.POST)
+    form.is_valid()  # three booleans: nothing can be invalid
+    params = form.params()
+    enforce(request, "autosync", services.target(ctx), params, namespace=ctx.namespace)
+    patch = AutosyncForm.patch(params)
+    change = _begin(request, ctx, "autosync", payload={"patchType": "merge", "patch": patch}, before=editable(ctx.app))
+    try:
+        result = ctx.client.patch_application(ctx.name, patch, patch_type="merge", **ctx.scope)
+    except ArgoCDError as exc:
+        change.failed(exc.message)
+        messages.error(request, error_text(exc, instance))
+        return redirect(_detail_url(ctx))
+    change.succeeded(after=editable(result))
+    messages.success(request, f"Automated sync of {ctx.name} is {'on' if params['automated'] else 'off'}.")
     return redirect(_detail_url(ctx))
 
 
@@ -92,7 +130,7 @@ def detail(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     app_summary = services.summary(ctx.app)
     data.update(
         summary=app_summary,
-        sync_form=SyncForm(resources=app_summary["resources"]),
+        sync_form=SyncForm(resources=app_summary["resources"], limits=sync_limits(request.user, services.target(ctx))),
         tabs=[(key, label) for key, (label, _) in TABS.items()],
         terminate_nonce=new_nonce(),
         live=services.live_state(ctx, app_summary, _shown_rights(data)),
@@ -161,11 +199,15 @@ def _window_blocks(request: HttpRequest, ctx: AppContext) -> dict[str, Any]:
 def sync(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     ctx = load(request, instance, name, "view" if request.method == "GET" else "sync")
     resources = services.summary(ctx.app)["resources"]
-    form = SyncForm(request.POST or None, resources=resources)
+    limits = sync_limits(request.user, services.target(ctx))
+    form = SyncForm(request.POST or None, resources=resources, limits=limits)
     if request.method == "POST":
         if form.is_valid():
+            params = form.params()
+            # The disabled fields explain; this decides (a hand-made POST carries what it likes).
+            enforce(request, "sync", services.target(ctx), params, namespace=ctx.namespace)
             key = idempotency_key(request, "sync", form.cleaned_data["nonce"])
-            op = _start(request, ctx, "sync", form.params(), key)
+            op = _start(request, ctx, "sync", params, key)
             return _answer(request, ctx, op=op, nonce_id="id_nonce")
         if request.htmx:  # the form sits in a dialog that closes on answer: say what was wrong next to the card area
             problems = "; ".join(
@@ -181,8 +223,8 @@ def _start(request: HttpRequest, ctx: AppContext, kind: str, params: dict, key: 
     written reason breaks glass: the operation runs, flagged, beside an audited override event."""
     from apps.operations.services import start_operation
 
-    reason = request.POST.get("override_reason", "").strip()[: enforce.MAX_REASON]
-    block = enforce.gate(request, kind, ctx.instance, ctx.project, ctx.name, reason)
+    reason = request.POST.get("override_reason", "").strip()[:MAX_OVERRIDE_REASON]
+    block = window_gate(request, kind, ctx.instance, ctx.project, ctx.name, reason)
     with transaction.atomic():
         op = start_operation(
             request,
@@ -195,7 +237,7 @@ def _start(request: HttpRequest, ctx: AppContext, kind: str, params: dict, key: 
             override_reason=reason if block else "",
         )
         if block is not None and op.override_reason:
-            enforce.record_override(request, op, block, reason)
+            record_override(request, op, block, reason)
     return op
 
 
@@ -208,6 +250,7 @@ def rollback(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         return _answer(request, ctx, error="Pick a history entry to roll back to.", tab="history")
     d = form.cleaned_data
     params = {"id": d["id"], "prune": d["prune"], "dryRun": d["dry_run"]}
+    enforce(request, "rollback", services.target(ctx), params, namespace=ctx.namespace)
     error = services.rollback_refusal(ctx, d["id"])
     if error:
         record(request, action="rollback", outcome=Outcome.FAILED, payload=params, error=error, **_target(ctx))

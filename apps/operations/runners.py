@@ -377,6 +377,30 @@ def _conclude(op: Operation, state: dict, note: str = "") -> None:
     raise OperationFailed(result["message"] or f"Argo CD reported phase {result['phase']}")
 
 
+def recheck(op: Operation, action: str, app: dict) -> None:
+    """Decide the request again for its requester just before Argo CD is called.
+
+    Between the submit and now a grant may have been removed or narrowed (or the account disabled): the
+    operation then fails with the reason, and the refusal is audited. An operation nobody requested (a
+    schedule's) has no user whose grants could have changed.
+    """
+    from apps.access.decide import Target, decide
+    from apps.applications.services import own_revision
+    from apps.audit.service import Outcome, record
+
+    if op.requested_by is None:
+        return
+    target = Target(op.instance, op.project or "*", op.target, own_revision(app))
+    decision = decide(op.requested_by, action, target, op.params)
+    if decision.allowed:
+        return
+    why = f"Refused when it was about to start: {decision.reason}."
+    record(None, action=action, outcome=Outcome.DENIED, user=op.requested_by, instance=op.instance_name,
+           kind="application", project=op.project, name=op.target, payload=op.params, operation_id=op.pk,
+           error=f"refused in the worker by {decision.constraint or 'grant'}: {decision.reason}")  # fmt: skip
+    raise OperationFailed(why)
+
+
 def _sync_strategy(params: dict) -> str | None:
     strategy = params.get("strategy") or ""
     if not strategy:
@@ -409,6 +433,7 @@ def run_sync(op: Operation) -> None:
         before, note = None, ""
         if not _ours_in(app, op):
             _check_windows(op)
+            recheck(op, "sync", app)
             before = (app.get("status") or {}).get("operationState") or {}
             strategy, infos = _sync_strategy(p), _infos(op)
             update(op, message="starting sync", argocd_phase="")
@@ -448,6 +473,7 @@ def run_rollback(op: Operation) -> None:
         if not op.result.get("submitted"):
             _check_windows(op)
             app = _call(op, lambda: _get_app(op, client))
+            recheck(op, "rollback", app)
             before = (app.get("status") or {}).get("operationState") or {}
 
             def request() -> Any:

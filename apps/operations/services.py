@@ -211,6 +211,25 @@ def bulk_targets(request: HttpRequest, specs: list[str]) -> tuple[list, list[tup
     return allowed, refused
 
 
+def within_constraints(request: HttpRequest, targets: list, params: dict, refused: list) -> list:
+    """Keep the bulk targets whose grants allow this sync with its parameters and size; audit and list the others
+    (the bulk-sync page and the API both pass through here after `bulk_targets`)."""
+    from apps.access.decide import Target, decide
+
+    asked = {"prune": params["prune"], "dryRun": params["dryRun"], "bulk_size": len(targets)}
+    kept = []
+    for inst, project, app in targets:
+        decision = decide(request.user, "sync", Target(inst, project, app), asked)
+        if decision.allowed:
+            kept.append((inst, project, app))
+            continue
+        refused.append((f"{inst.name}/{app}", decision.reason))
+        record(request, action="sync", outcome=Outcome.DENIED, instance=inst.name, kind="application",
+               project=project, name=app, payload=asked,
+               error=f"bulk sync: refused by constraint {decision.constraint}: {decision.reason}")  # fmt: skip
+    return kept
+
+
 def started_event(op: Operation) -> AuditEvent | None:
     return AuditEvent.objects.filter(operation_id=op.pk, outcome=Outcome.STARTED).order_by("id").first()
 

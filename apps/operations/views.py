@@ -19,7 +19,14 @@ from apps.access.rules import applications_q, can, instances_visible, is_platfor
 from apps.core.pgtext import escape_filters
 
 from .models import Operation
-from .services import DEFAULT_BULK_LIMIT, bulk_targets, idempotency_key, start_bulk_sync, start_operation
+from .services import (
+    DEFAULT_BULK_LIMIT,
+    bulk_targets,
+    idempotency_key,
+    start_bulk_sync,
+    start_operation,
+    within_constraints,
+)
 
 FOLLOWABLE = (Operation.Kind.SYNC, Operation.Kind.ROLLBACK)
 # Operations on an application; the others (token rotations) name accounts, roles and clusters, so only their
@@ -129,14 +136,15 @@ def operation_card(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def bulk_sync(request: HttpRequest) -> HttpResponse:
     allowed, refused = bulk_targets(request, request.POST.getlist("app"))
-    if not allowed:
-        template = "operations/bulk.html#result" if request.htmx else "operations/bulk.html"
-        return render(request, template, {"refused": refused, "parent": None}, status=403 if refused else 400)
     params = {
         "prune": request.POST.get("prune") == "on",
         "dryRun": request.POST.get("dryRun") == "on" or request.POST.get("dry_run") == "on",
         "limit": _int(request.POST.get("limit"), DEFAULT_BULK_LIMIT, 1, 100),
     }
+    allowed = within_constraints(request, allowed, params, refused)
+    if not allowed:
+        template = "operations/bulk.html#result" if request.htmx else "operations/bulk.html"
+        return render(request, template, {"refused": refused, "parent": None}, status=403 if refused else 400)
     # The same form sent twice is one bulk sync; the same form sent again with another selection (after the
     # browser's Back button) is another one.
     selection = hashlib.sha1(repr(sorted((i.pk, p, a) for i, p, a in allowed)).encode()).hexdigest()[:12]

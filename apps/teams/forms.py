@@ -71,3 +71,68 @@ class GrantForm(forms.Form):
     actions = forms.MultipleChoiceField(
         choices=Action.choices, widget=forms.CheckboxSelectMultiple, initial=[Action.VIEW], label="Actions"
     )
+    # Constraints (apps.access.decide.CONSTRAINTS): each narrows what the grant's sync, rollback and autosync allow.
+    revision = forms.ChoiceField(
+        choices=[
+            ("any", "any revision"),
+            ("own", "only the app's own target revision"),
+            ("globs", "the app's own, or one matching the globs below"),
+        ],  # fmt: skip
+        initial="any",
+        required=False,
+        label="Target revision",
+    )
+    revision_globs = forms.CharField(
+        required=False, max_length=1000, label="Allowed revisions", help_text="Globs, comma separated: release-*, v1.*"
+    )
+    forbid_prune = forms.BooleanField(required=False, label="No prune")
+    forbid_force = forms.BooleanField(required=False, label="No force")
+    forbid_replace = forms.BooleanField(required=False, label="No replace")
+    forbid_server_side_apply = forms.BooleanField(required=False, label="No server-side apply")
+    forbid_partial = forms.BooleanField(required=False, label="No partial (resource subset) syncs")
+    dry_run_only = forms.BooleanField(required=False, label="Dry runs only")
+    bulk_limit = forms.IntegerField(
+        required=False, min_value=1, max_value=10000, label="Bulk size limit", help_text="Empty: no limit."
+    )
+
+    @classmethod
+    def for_grant(cls, grant, **kwargs) -> GrantForm:
+        """The form filled with an existing grant, to edit it."""
+        c = grant.constraints or {}
+        initial = {
+            "instance_glob": grant.instance_glob, "project_glob": grant.project_glob, "app_glob": grant.app_glob,
+            "actions": list(grant.actions), "revision": c.get("revision", "any"),
+            "revision_globs": ", ".join(c.get("revision_globs") or []), "dry_run_only": bool(c.get("dry_run_only")),
+            "bulk_limit": c.get("bulk_limit"),
+            **{f"forbid_{k}": c.get(k) is False for k in ("prune", "force", "replace", "server_side_apply", "partial")},
+        }  # fmt: skip
+        return cls(initial=initial, auto_id=f"grant{grant.pk}_%s", **kwargs)
+
+    def clean_revision_globs(self) -> list[str]:
+        globs = [g.strip() for g in self.cleaned_data["revision_globs"].split(",") if g.strip()]
+        for g in globs:
+            validate_glob(g)
+        return globs
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("revision") == "globs" and not data.get("revision_globs"):
+            self.add_error("revision_globs", "Give at least one glob, or choose another revision rule.")
+        return data
+
+    def constraints(self) -> dict:
+        """Only what narrows: an empty dict is a grant without constraints."""
+        d = self.cleaned_data
+        c: dict = {}
+        if d.get("revision") in ("own", "globs"):
+            c["revision"] = d["revision"]
+        if d.get("revision") == "globs":
+            c["revision_globs"] = d["revision_globs"]
+        for key in ("prune", "force", "replace", "server_side_apply", "partial"):
+            if d.get(f"forbid_{key}"):
+                c[key] = False
+        if d.get("dry_run_only"):
+            c["dry_run_only"] = True
+        if d.get("bulk_limit"):
+            c["bulk_limit"] = d["bulk_limit"]
+        return c

@@ -56,6 +56,8 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
             grant_form = GrantForm(request.POST)
             if grant_form.is_valid():
                 return _add_grant(request, team, grant_form)
+        elif "edit_grant" in request.POST:
+            return _edit_grant(request, team)
         elif "remove_member" in request.POST or "delete_grant" in request.POST:
             return _remove(request, team)
         else:
@@ -65,7 +67,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "team": team,
         "admin": admin,
         "memberships": team.memberships.select_related("user").order_by("user__username"),
-        "grants": team.grants.all(),
+        "grants": _with_edit_forms(team.grants.all()) if admin else team.grants.all(),
         "member_form": member_form,
         "grant_form": grant_form,
         "edit_form": edit_form,
@@ -88,6 +90,7 @@ def _grant_snapshot(grant: Grant) -> dict:
         "project_glob": grant.project_glob,
         "app_glob": grant.app_glob,
         "actions": list(grant.actions),
+        "constraints": dict(grant.constraints or {}),
     }
 
 
@@ -116,11 +119,45 @@ def _add_grant(request: HttpRequest, team: Team, form: GrantForm) -> HttpRespons
     with transaction.atomic():
         grant = Grant.objects.create(
             team=team, instance_glob=data["instance_glob"], project_glob=data["project_glob"],
-            app_glob=data["app_glob"], actions=sorted(data["actions"]),
+            app_glob=data["app_glob"], actions=sorted(data["actions"]), constraints=form.constraints(),
         )  # fmt: skip
         record(request, action="create", outcome=Outcome.SUCCEEDED, kind="grant", name=team.slug, team=team.slug,
                after=_grant_snapshot(grant))  # fmt: skip
     messages.success(request, f"Granted {', '.join(grant.actions)} to {team.name}.")
+    return redirect("teams:detail", slug=team.slug)
+
+
+def _with_edit_forms(grants) -> list[Grant]:
+    grants = list(grants)
+    for grant in grants:
+        grant.edit_form = GrantForm.for_grant(grant)
+    return grants
+
+
+def _edit_grant(request: HttpRequest, team: Team) -> HttpResponse:
+    """Change a grant in place (its globs, actions and constraints): one audit event with before and after."""
+    grant = team.grants.filter(pk=_int(request.POST["edit_grant"])).first()
+    if grant is None:
+        raise Http404("No such grant in this team.")
+    form = GrantForm(request.POST)
+    if not form.is_valid():
+        problems = "; ".join(
+            f"{form[f].label if f in form.fields else 'Form'}: {' '.join(e)}" for f, e in form.errors.items()
+        )
+        messages.error(request, f"The grant was not changed — {problems}")
+        return redirect("teams:detail", slug=team.slug)
+    data, before = form.cleaned_data, _grant_snapshot(grant)
+    with transaction.atomic():
+        grant.instance_glob, grant.project_glob, grant.app_glob = (
+            data["instance_glob"],
+            data["project_glob"],
+            data["app_glob"],
+        )
+        grant.actions, grant.constraints = sorted(data["actions"]), form.constraints()
+        grant.save()
+        record(request, action="edit", outcome=Outcome.SUCCEEDED, kind="grant", name=team.slug, team=team.slug,
+               before=before, after=_grant_snapshot(grant))  # fmt: skip
+    messages.success(request, f"Saved the grant of {', '.join(grant.actions)} to {team.name}.")
     return redirect("teams:detail", slug=team.slug)
 
 

@@ -157,3 +157,21 @@ def test_audit_query_shows_what_the_audit_page_would(alice, bob, make_token, api
     assert first["next_before"] is None
     bad = token.get("/api/audit", **{"from": "yesterday"}).json()
     assert bad["notes"] and "not a date" in bad["notes"][0]
+
+
+def test_a_change_window_holds_for_the_api_as_for_the_pages(alice, make_token, api, instance, grant, fresh_app):
+    from datetime import timedelta
+
+    from apps.governance.models import ChangeWindow
+
+    ChangeWindow.objects.create(
+        name="freeze", kind="deny", rrule="DTSTART:20260101T000000\nRRULE:FREQ=DAILY", duration=timedelta(days=1),
+        actions=["sync"],
+    )  # fmt: skip
+    grant(alice, ["view", "sync"])
+    name = fresh_app()
+    response = api(make_token(alice, ["view", "sync"])).post(app_url(instance, name, "sync"), {})
+    assert response.status_code == 403 and response.json()["code"] == "forbidden"
+    assert "blocked by window freeze" in response.json()["message"]
+    assert not Operation.objects.exists()
+    assert AuditEvent.objects.filter(action="sync", outcome="denied", name=name, actor="alice").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from base64 import b32encode
+from unittest.mock import ANY
 
 import pytest
 from django.test import Client
@@ -133,7 +134,7 @@ def test_a_recovery_code_works_once(enrolled_alice, no_throttle):
     assert first.post(VERIFY, {"code": codes[3].upper()}).status_code == 302
     assert is_logged_in(first)
     event = AuditEvent.objects.get(action="otp_recovery_code")
-    assert (event.outcome, event.request) == ("succeeded", {"recovery_codes_left": 9})
+    assert (event.outcome, event.request) == ("succeeded", {"recovery_codes_left": 9, "request_id": ANY})
 
     second = password_step("alice", "alice-password-123")
     refused = second.post(VERIFY, {"code": codes[3]})
@@ -249,4 +250,8 @@ def test_turning_two_factor_on_ends_every_other_session_of_yours(alice):
     laptop, phone = logged_in("alice", "alice-password-123"), logged_in("alice", "alice-password-123")
     enrol(laptop, "alice")
     assert is_logged_in(laptop) and not is_logged_in(phone)
-    assert AuditEvent.objects.get(action="otp_confirm").request == {"recovery_codes": 10, "sessions_ended": 1}
+    assert AuditEvent.objects.get(action="otp_confirm").request == {
+        "recovery_codes": 10,
+        "sessions_ended": 1,
+        "request_id": ANY,
+    }

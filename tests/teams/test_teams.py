@@ -102,7 +102,7 @@ def test_admin_grants_actions_with_checkboxes_and_the_member_gains_them(admin_cl
     assert can(alice, "rollback", "prod-eu", "payments", "payments-api")
     event = AuditEvent.objects.get(kind="grant", action="create")
     assert event.after == {"team": "payments", "instance_glob": "prod-{eu,us}", "project_glob": "payments",
-                           "app_glob": "payments-*", "actions": ["logs", "rollback"]}  # fmt: skip
+                           "app_glob": "payments-*", "actions": ["logs", "rollback"], "constraints": {}}  # fmt: skip
     assert (event.team, event.outcome) == ("payments", "succeeded")
 
 
@@ -228,3 +228,60 @@ def test_demo_seed_gives_dev_the_payments_apps_of_the_simulated_instances():
     assert allowed and len(allowed) < len(apps)
     assert all(name.startswith("payments-") for name in allowed)
     assert not can(dev, "delete", "sim-1", "payments", allowed[0])
+
+
+def test_admin_grants_sync_with_constraints_and_the_grant_list_shows_them(admin_client, alice):
+    team = Team.objects.create(name="Payments", slug="payments")
+    data = {"add_grant": "1", "instance_glob": "prod-*", "project_glob": "payments", "app_glob": "payments-*",
+            "actions": ["sync"], "revision": "globs", "revision_globs": "release-*, v1.*", "forbid_prune": "on",
+            "forbid_replace": "on", "dry_run_only": "on", "bulk_limit": "5"}  # fmt: skip
+    response = admin_client.post("/teams/payments/", data)
+    assert response.status_code == 302
+    grant = team.grants.get()
+    assert grant.constraints == {"revision": "globs", "revision_globs": ["release-*", "v1.*"], "prune": False,
+                                 "replace": False, "dry_run_only": True, "bulk_limit": 5}  # fmt: skip
+    event = AuditEvent.objects.get(kind="grant", action="create")
+    assert event.after["constraints"] == grant.constraints
+    page = admin_client.get("/teams/payments/").content.decode()
+    for words in ("revisions: own or release-*, v1.*", "no prune", "no replace", "dry run only", "bulk ≤ 5"):
+        assert words in page
+
+
+def test_a_grant_form_with_revision_globs_chosen_but_none_given_changes_nothing(admin_client):
+    team = Team.objects.create(name="Payments", slug="payments")
+    data = {"add_grant": "1", "instance_glob": "*", "project_glob": "*", "app_glob": "*", "actions": ["sync"],
+            "revision": "globs", "revision_globs": ""}  # fmt: skip
+    response = admin_client.post("/teams/payments/", data)
+    assert response.status_code == 200
+    assert "Give at least one glob" in response.content.decode()
+    assert not team.grants.exists()
+
+
+def test_admin_narrows_an_existing_grant_in_place_and_the_edit_is_audited_with_before_and_after(admin_client, alice):
+    team = Team.objects.create(name="Payments", slug="payments")
+    Membership.objects.create(team=team, user=alice)
+    grant = Grant.objects.create(team=team, instance_glob="prod-*", project_glob="payments", app_glob="*",
+                                 actions=["sync"])  # fmt: skip
+    page = admin_client.get("/teams/payments/").content.decode()
+    assert f'name="edit_grant" value="{grant.pk}"' in page and f'id="grant{grant.pk}_instance_glob"' in page
+
+    data = {"edit_grant": str(grant.pk), "instance_glob": "prod-*", "project_glob": "payments", "app_glob": "*",
+            "actions": ["sync"], "revision": "own", "forbid_prune": "on"}  # fmt: skip
+    assert admin_client.post("/teams/payments/", data).status_code == 302
+
+    grant.refresh_from_db()
+    assert grant.constraints == {"revision": "own", "prune": False}
+    event = AuditEvent.objects.get(kind="grant", action="edit")
+    assert event.before["constraints"] == {} and event.after["constraints"] == grant.constraints
+    assert 'value="own" selected' in admin_client.get("/teams/payments/").content.decode()
+
+
+def test_editing_a_grant_of_another_team_finds_nothing(admin_client):
+    Team.objects.create(name="Payments", slug="payments")
+    other = Team.objects.create(name="Search", slug="search")
+    grant = Grant.objects.create(team=other, actions=["sync"])
+    data = {"edit_grant": str(grant.pk), "instance_glob": "*", "project_glob": "*", "app_glob": "*",
+            "actions": ["admin"]}  # fmt: skip
+    assert admin_client.post("/teams/payments/", data).status_code == 404
+    grant.refresh_from_db()
+    assert grant.actions == ["sync"]
