@@ -21,6 +21,7 @@ from apps.access import guards
 from apps.applications import services as app_services
 from apps.argocd.errors import ArgoCDError
 from apps.audit import queries as audit_queries
+from apps.audit import views as audit_views
 from apps.audit.service import Outcome, record
 from apps.core.argocd_pages import error_text
 from apps.governance import enforce
@@ -390,3 +391,39 @@ def audit(request: HttpRequest, filters: Query[AuditFilters]):
         for e in rows
     ]
     return {"items": items, "next_before": next_before, "notes": parsed.errors}
+
+
+class AuditExportFilters(Schema):
+    actor: str = ""
+    team: str = ""
+    instance: str = ""
+    kind: str = ""
+    name: str = ""
+    action: str = ""
+    outcome: str = ""
+    q: str = ""
+    from_: str = Field("", alias="from")
+    to: str = ""
+
+
+def _export_doc(content_type: str, what: str) -> dict[str, Any]:
+    return {"responses": {200: {"description": what, "content": {content_type: {"schema": {"type": "string"}}}}}}
+
+
+# The audit page's own exports (same rows, redaction, formula-safe CSV and "export" audit event), read from
+# request.GET like the page; the schema only documents the filters.
+@api.get("/audit/export.csv", response=ERRORS, tags=["audit"], openapi_extra=_export_doc("text/csv", "CSV rows"))
+def audit_export_csv(request: HttpRequest, filters: Query[AuditExportFilters]):
+    """The audit events you may see, filtered as `/api/audit`, as CSV; the export itself is audited."""
+    return audit_views.export_csv(request)
+
+
+@api.get(
+    "/audit/export.jsonl",
+    response=ERRORS,
+    tags=["audit"],
+    openapi_extra=_export_doc("application/x-ndjson", "One JSON object per line"),
+)
+def audit_export_jsonl(request: HttpRequest, filters: Query[AuditExportFilters]):
+    """The audit events you may see, filtered as `/api/audit`, as JSON lines; the export itself is audited."""
+    return audit_views.export_jsonl(request)

@@ -31,6 +31,7 @@ def test_the_openapi_document_validates_and_the_docs_page_answers(client):
     document = json.loads(response.content)
     validate(document)
     assert {"/api/applications", "/api/operations/{op_id}", "/api/bulk-sync", "/api/audit"} <= set(document["paths"])
+    assert {"/api/audit/export.csv", "/api/audit/export.jsonl"} <= set(document["paths"])
     assert client.get("/api/docs").status_code == 200
 
 
@@ -157,6 +158,38 @@ def test_audit_query_shows_what_the_audit_page_would(alice, bob, make_token, api
     assert first["next_before"] is None
     bad = token.get("/api/audit", **{"from": "yesterday"}).json()
     assert bad["notes"] and "not a date" in bad["notes"][0]
+
+
+def test_audit_exports_hold_only_the_owners_visible_events_and_are_audited_with_the_token(
+    alice, bob, make_token, api, instance, grant
+):
+    from apps.audit.service import record
+    from tests.audit.test_pages import export_rows
+
+    grant(alice, ["view"], project="payments")
+    seen = record(None, action="sync", outcome="succeeded", user=bob, instance=instance.name, kind="application",
+                  project="payments", name="pay-api", error="=HYPERLINK(1)")  # fmt: skip
+    record(None, action="sync", outcome="succeeded", user=bob, instance=instance.name, kind="application",
+           project="search", name="search-api")  # fmt: skip
+    secret = make_token(alice)
+    token = api(secret)
+    csv_response = token.get("/api/audit/export.csv", actor="bob")
+    assert csv_response.status_code == 200 and csv_response["Content-Type"].startswith("text/csv")
+    rows = export_rows(csv_response)
+    assert [r["name"] for r in rows] == ["pay-api"] and int(rows[0]["id"]) == seen.id
+    assert rows[0]["error"] == "'=HYPERLINK(1)"  # formula-safe, as on the page
+    exported = AuditEvent.objects.get(action="export", actor="alice")
+    api_key_id = ApiToken.objects.get(user=alice).pk
+    assert exported.request["api_key_id"] == api_key_id
+    assert exported.request["format"] == "csv" and exported.request["filters"] == "actor=bob"
+    assert exported.request["through_id"] == seen.id
+
+    lines = export_rows(token.get("/api/audit/export.jsonl", instance=instance.name))
+    names = {r["name"] for r in lines}
+    assert "search-api" not in names and "pay-api" in names
+    assert secret not in json.dumps(lines)
+    assert AuditEvent.objects.filter(action="export", actor="alice", request__format="jsonl").count() == 1
+    assert api("acp_nope").get("/api/audit/export.csv").status_code == 401
 
 
 def test_a_change_window_holds_for_the_api_as_for_the_pages(alice, make_token, api, instance, grant, fresh_app):
