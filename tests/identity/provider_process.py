@@ -1,8 +1,10 @@
-"""Start and stop the test OpenID Connect provider (oidc_provider.py) as a process of its own, on a free port."""
+"""Start and stop the demo's OpenID Connect provider (apps/identity/demo_oidc.py, `manage.py demo_oidc_provider`)
+as a process of its own, on a free port."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-SCRIPT = Path(__file__).with_name("oidc_provider.py")
+ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "argocd-portal"
 CLIENT_SECRET = "portal-client-secret-for-tests"
 
@@ -32,9 +34,10 @@ class Provider:
     def start(self) -> Provider:
         self.save_users()
         self.proc = subprocess.Popen(
-            [sys.executable, str(SCRIPT), "--port", "0", "--users", str(self.users_file),
-             "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--redirect-uri", self.redirect_uri],
-            stdout=subprocess.PIPE, text=True,
+            [sys.executable, "manage.py", "demo_oidc_provider", "--port", "0", "--users-file", str(self.users_file),
+             "--client-id", CLIENT_ID, "--redirect-uri", self.redirect_uri],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "DEBUG": "1", "DEMO_OIDC_CLIENT_SECRET": CLIENT_SECRET},
         )  # fmt: skip
         line = self.proc.stdout.readline()  # the provider prints its address once it answers
         if not line.startswith("listening on "):

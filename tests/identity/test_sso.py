@@ -1,4 +1,4 @@
-"""Single sign-on against a real OpenID Connect provider process (tests/identity/oidc_provider.py, authlib's
+"""Single sign-on against a real OpenID Connect provider process (apps/identity/demo_oidc.py, authlib's
 server), driven over HTTP by the portal: users created on first sign-in, teams following the groups claim
 through the mapping rules, refusals audited, and LOCAL_LOGIN=admins-only."""
 

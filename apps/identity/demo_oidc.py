@@ -1,15 +1,14 @@
-"""A small OpenID Connect provider for the tests, built on authlib's authorization server classes.
+"""A small OpenID Connect provider for `make demo` and the tests, built on authlib's authorization server classes.
 
 Authorization code flow with PKCE (S256 required) and nonce, ID tokens signed RS256 with a key generated at
 start, a discovery document, JWKS and userinfo. Users and their groups are read from a JSON file at every
 sign-in ({"alice": {"password": "...", "groups": [...], "email": "..."}}), so a test can change a user's groups
-between two sign-ins. Run: python oidc_provider.py --users users.json --client-id ID --client-secret S
---redirect-uri URI [--port 0]; it prints "listening on <issuer>" once it answers.
+between two sign-ins. One client is registered at start. Development only: run it with
+`manage.py demo_oidc_provider` (which refuses DEBUG=0); it prints "listening on <issuer>" once it answers.
 """
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import os
@@ -22,24 +21,17 @@ from socketserver import ThreadingMixIn
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-# The tests talk plain HTTP on 127.0.0.1; authlib refuses http:// URIs unless told otherwise.
-os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
+from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request, grants
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc6750 import BearerTokenGenerator
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import UserInfo
+from authlib.oidc.core.grants import OpenIDCode
+from joserfc.jwk import RSAKey
 
-from authlib.oauth2.rfc6749 import (  # noqa: E402
-    AuthorizationServer,
-    OAuth2Request,
-    grants,  # noqa: E402
-)
-from authlib.oauth2.rfc6749.errors import OAuth2Error  # noqa: E402
-from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload  # noqa: E402
-from authlib.oauth2.rfc6750 import BearerTokenGenerator  # noqa: E402
-from authlib.oauth2.rfc7636 import CodeChallenge  # noqa: E402
-from authlib.oidc.core import UserInfo  # noqa: E402
-from authlib.oidc.core.grants import OpenIDCode  # noqa: E402
-from joserfc.jwk import RSAKey  # noqa: E402
-
-KEY = RSAKey.generate_key(2048, parameters={"kid": "test-key", "use": "sig", "alg": "RS256"})
-STATE: dict = {"issuer": "", "users_file": "", "codes": {}, "tokens": {}}
+# The signing key is made when the provider starts (serve), not on import.
+STATE: dict = {"issuer": "", "users_file": "", "codes": {}, "tokens": {}, "key": None}
 LOCK = threading.Lock()
 
 
@@ -193,13 +185,13 @@ class OpenIDCodeExtension(OpenIDCode):
         return any(c.nonce == nonce for c in STATE["codes"].values())
 
     def resolve_client_private_key(self, client: Client) -> RSAKey:
-        return KEY
+        return STATE["key"]
 
     def get_client_algorithm(self, client: Client) -> str:
         return "RS256"
 
     def get_encode_header(self, client: Client) -> dict:
-        return {"alg": "RS256", "kid": KEY.kid}
+        return {"alg": "RS256", "kid": STATE["key"].kid}
 
     def get_client_claims(self, client: Client) -> dict:
         return {"iss": STATE["issuer"], "aud": [client.client_id]}
@@ -255,8 +247,8 @@ def discovery() -> dict:
     }
 
 
-LOGIN_FORM = """<!doctype html><html><head><title>Test provider sign-in</title></head><body>
-<h1>Test identity provider</h1>{error}
+LOGIN_FORM = """<!doctype html><html><head><title>Demo provider sign-in</title></head><body>
+<h1>Demo identity provider</h1>{error}
 <form method="post" action="/authorize">{hidden}
 <label>Username <input name="username" autocomplete="off"></label>
 <label>Password <input name="password" type="password"></label>
@@ -305,7 +297,7 @@ def make_app(server: Server):
         if path == "/.well-known/openid-configuration":
             status, out, headers = 200, json.dumps(discovery()), json_headers
         elif path == "/jwks":
-            status, out, headers = 200, json.dumps({"keys": [KEY.as_dict(private=False)]}), json_headers
+            status, out, headers = 200, json.dumps({"keys": [STATE["key"].as_dict(private=False)]}), json_headers
         elif path == "/authorize":
             status, out, headers = authorize(server, request)
         elif path == "/token" and environ["REQUEST_METHOD"] == "POST":
@@ -330,21 +322,14 @@ class QuietHandler(WSGIRequestHandler):
         sys.stderr.write("oidc-provider: " + (format % args) + "\n")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--users", required=True)
-    parser.add_argument("--client-id", required=True)
-    parser.add_argument("--client-secret", required=True)
-    parser.add_argument("--redirect-uri", required=True)
-    args = parser.parse_args()
-    STATE["users_file"] = args.users
-    server = Server(Client(args.client_id, args.client_secret, args.redirect_uri))
-    httpd = make_server("127.0.0.1", args.port, make_app(server), ThreadingServer, QuietHandler)
-    STATE["issuer"] = f"http://127.0.0.1:{httpd.server_port}"
+def serve(port: int, users_file: str, client: Client, host: str = "127.0.0.1") -> None:
+    """Answer on host:port until the process is stopped; prints "listening on <issuer>" once it answers."""
+    # The demo and the tests talk plain HTTP on 127.0.0.1; authlib refuses http:// URIs unless told otherwise.
+    # Set here, in the provider's own process, never in the portal's.
+    os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+    STATE["key"] = RSAKey.generate_key(2048, parameters={"kid": "demo-key", "use": "sig", "alg": "RS256"})
+    STATE["users_file"] = users_file
+    httpd = make_server(host, port, make_app(Server(client)), ThreadingServer, QuietHandler)
+    STATE["issuer"] = f"http://{host}:{httpd.server_port}"
     print(f"listening on {STATE['issuer']}", flush=True)
     httpd.serve_forever()
-
-
-if __name__ == "__main__":
-    main()
