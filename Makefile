@@ -9,6 +9,7 @@ DEMO_INSTANCES ?= 3
 DEMO_APPS ?= 60
 DEMO_PORT ?= 8000
 DEMO_SIM_PORT ?= 8081
+DEMO_OIDC_PORT ?= 8090
 
 .PHONY: help venv install install-dev services lint format migrate test demo clean
 
@@ -48,7 +49,7 @@ test: install-dev services lint
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest
 
 demo: migrate
-	$(PY) manage.py demo --instances $(DEMO_INSTANCES) --apps $(DEMO_APPS) --port $(DEMO_PORT) --sim-port $(DEMO_SIM_PORT)
+	$(PY) manage.py demo --instances $(DEMO_INSTANCES) --apps $(DEMO_APPS) --port $(DEMO_PORT) --sim-port $(DEMO_SIM_PORT) --oidc-port $(DEMO_OIDC_PORT)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

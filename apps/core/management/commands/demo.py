@@ -1,5 +1,5 @@
-"""`manage.py demo`: simulated Argo CD instances, registered in the portal, plus web, worker, beat
-and indexer processes, all stopped together with Ctrl-C."""
+"""`manage.py demo`: simulated Argo CD instances, registered in the portal, a demo OpenID Connect provider, plus
+web, worker, beat and indexer processes, all stopped together with Ctrl-C."""
 
 from __future__ import annotations
 
@@ -94,6 +94,71 @@ def register_simulators(opts: dict, key_file: Path, admin_password: str, member_
     )
 
 
+DEMO_OIDC_PORT = 8090
+OIDC_CLIENT_ID = "argocd-portal"
+SSO_USER = "sso-dev"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_sso_users(path: Path) -> str:
+    """The demo provider's one user, in the group the demo maps to team payments; returns its random password."""
+    from apps.identity.demo import SSO_GROUP
+
+    password = secrets.token_urlsafe(12)
+    user = {"password": password, "email": "sso-dev@example.com", "name": "SSO developer", "groups": [SSO_GROUP]}
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # a password: readable by its owner only
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({SSO_USER: user}, f)
+    return password
+
+
+def oidc_provider_command(python: str, opts: dict, users_file: Path) -> list[str]:
+    """The provider registers the portal as its one client, redirecting back to the demo's web port."""
+    return [
+        python,
+        "manage.py",
+        "demo_oidc_provider",
+        "--port",
+        str(opts["oidc_port"]),
+        "--users-file",
+        str(users_file),
+        "--client-id",
+        OIDC_CLIENT_ID,
+        "--redirect-uri",
+        f"http://127.0.0.1:{opts['port']}/oidc/callback/",
+    ]
+
+
+def oidc_provider_env(client_secret: str) -> dict[str, str]:
+    from apps.identity.management.commands.demo_oidc_provider import SECRET_ENV
+
+    return {**os.environ, SECRET_ENV: client_secret}
+
+
+def portal_oidc_env(opts: dict, client_secret: str) -> dict[str, str]:
+    """What the portal's processes need to offer "Sign in with demo SSO" (see OIDC_* in portal/settings.py)."""
+    return {
+        "OIDC_ISSUER": f"http://127.0.0.1:{opts['oidc_port']}",
+        "OIDC_CLIENT_ID": OIDC_CLIENT_ID,
+        "OIDC_CLIENT_SECRET": client_secret,
+        "OIDC_PROVIDER_NAME": "demo SSO",
+    }
+
+
+def seed_identity() -> str:
+    """The group mapping payments-devs → payments and one API token of the member dev (its secret returned)."""
+    from apps.identity.demo import create_member_token, seed_sso_mapping
+
+    seed_sso_mapping()
+    return create_member_token("dev")
+
+
 RESTART_BACKOFF_MAX = 30.0
 
 
@@ -139,6 +204,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--sim-port", type=int, default=SIM_BASE_PORT, help="first simulator port")
         parser.add_argument("--sync-seconds", type=float, default=8.0)
+        parser.add_argument("--oidc-port", type=int, default=DEMO_OIDC_PORT, help="the demo SSO provider; 0: any")
 
     def handle(self, *args, **opts):
         if not settings.DEBUG:
@@ -172,23 +238,43 @@ class Command(BaseCommand):
             key_file.unlink(missing_ok=True)
             # The simulators stand for Argo CD, which the portal does not run: they are not restarted.
             spawn(*simulator_command(python, opts, key_file), env=simulator_env(), supervised=False)
+            opts["oidc_port"] = opts["oidc_port"] or free_port()
+            client_secret = secrets.token_urlsafe(24)
+            users_file = Path(settings.VAR_DIR) / "demo-sso-users.json"
+            sso_password = write_sso_users(users_file)
+            spawn(*oidc_provider_command(python, opts, users_file), env=oidc_provider_env(client_secret),
+                  supervised=False)  # fmt: skip
             people = register_simulators(
                 opts, key_file, admin_password=secrets.token_urlsafe(12), member_password=secrets.token_urlsafe(12)
             )
+            api_token = seed_identity()
+            # The portal's processes (and the supervisor's restarts of them) inherit the demo's SSO settings.
+            os.environ.update(portal_oidc_env(opts, client_secret))
+            portal_env = dict(os.environ)
             # Over ASGI, as in production: a followed log stream waits on the event loop, not in a thread.
             spawn(
-                python, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(opts["port"])
-            )
-            spawn(
-                python, "-m", "celery", "-A", "portal", "worker", "--pool=threads", "--concurrency=8", "--loglevel=INFO"
-            )
-            spawn(python, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO")
+                python, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(opts["port"]),
+                env=portal_env,
+            )  # fmt: skip
+            worker = ("-m", "celery", "-A", "portal", "worker", "--pool=threads", "--concurrency=8", "--loglevel=INFO")
+            spawn(python, *worker, env=portal_env)
+            spawn(python, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO", env=portal_env)
             if "run_indexer" in get_commands():
-                spawn(python, "manage.py", "run_indexer")
+                spawn(python, "manage.py", "run_indexer", env=portal_env)
             wait_for_port(opts["port"])
-            self.stdout.write(self.style.SUCCESS(f"\nArgo CD Portal is running at http://127.0.0.1:{opts['port']}/"))
+            wait_for_port(opts["oidc_port"])
+            base = f"http://127.0.0.1:{opts['port']}"
+            self.stdout.write(self.style.SUCCESS(f"\nArgo CD Portal is running at {base}/"))
             for username, password, what in people:
                 self.stdout.write(f"  log in as {username!r} with password {password!r}  ({what})")
+            self.stdout.write(
+                f"  Sign in with demo SSO as {SSO_USER!r} / {sso_password!r}  (provider at http://127.0.0.1:"
+                f"{opts['oidc_port']}; its group payments-devs joins team payments)"
+            )
+            self.stdout.write(f"  API token of 'dev' (shown once, not stored): {api_token}")
+            self.stdout.write(
+                f"    curl -fsS -H 'Authorization: Bearer {api_token}' '{base}/api/applications?project=payments'"
+            )
             self.stdout.write("Press Ctrl-C to stop everything.\n")
             supervise(procs, commands, self.stderr.write)
         except KeyboardInterrupt:
