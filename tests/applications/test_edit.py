@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
+from unittest.mock import ANY
 
 import pytest
 import yaml
@@ -226,7 +227,11 @@ def test_delete_needs_the_typed_name(admin_client, instance, fresh_app, argocd):
     )
     assert response.status_code == 302
     event = AuditEvent.objects.exclude(outcome="started").get(action="delete", name=name)
-    assert event.outcome == "succeeded" and event.request == {"cascade": True, "propagationPolicy": "background"}
+    assert event.outcome == "succeeded" and event.request == {
+        "cascade": True,
+        "propagationPolicy": "background",
+        "request_id": ANY,
+    }
     from .conftest import wait_for
 
     wait_for(lambda: not exists(argocd, name))
