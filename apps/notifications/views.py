@@ -41,7 +41,7 @@ def _get_destination(request: HttpRequest, pk: int) -> Destination:
 def _snapshot(dest: Destination) -> dict:
     subs = [{"events": s.events, "instance_glob": s.instance_glob} for s in dest.subscriptions.all()]
     return {"name": dest.name, "kind": dest.kind, "url": dest.url, "enabled": dest.enabled, "owner": dest.owner,
-            "has_secret": bool(dest.secret), "subscriptions": subs}  # fmt: skip
+            "signed": bool(dest.secret), "subscriptions": subs}  # fmt: skip
 
 
 def _audit(request: HttpRequest, action: str, dest: Destination, **extra) -> None:
@@ -107,7 +107,7 @@ def _save(request: HttpRequest, dest: Destination, form: DestinationForm) -> Htt
             "update",
             saved,
             before=before,
-            after={**_snapshot(saved), "secret_changed": bool(form.cleaned_data.get("secret"))},
+            after={**_snapshot(saved), "signature_changed": bool(form.cleaned_data.get("secret"))},
         )
     messages.success(request, f"Saved destination {saved.name}.")
     return redirect("notifications:detail", pk=dest.pk)
