@@ -38,6 +38,14 @@ def _get_destination(request: HttpRequest, pk: int) -> Destination:
     return dest
 
 
+def _set_owner(request: HttpRequest, dest: Destination) -> None:
+    """A team's destination has no user owner; without a team it is the platform's only when an admin says so."""
+    if dest.team_id:
+        dest.user = None
+    elif not dest.user_id and not is_platform_admin(request.user):
+        dest.user = request.user
+
+
 def _snapshot(dest: Destination) -> dict:
     subs = [{"events": s.events, "instance_glob": s.instance_glob} for s in dest.subscriptions.all()]
     return {"name": dest.name, "kind": dest.kind, "url": dest.url, "enabled": dest.enabled, "owner": dest.owner,
@@ -54,8 +62,7 @@ def destination_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             dest = form.save(commit=False)
-            if not dest.team_id and not is_platform_admin(request.user):
-                dest.user = request.user
+            _set_owner(request, dest)
             dest.save()
             _audit(request, "create", dest, after=_snapshot(dest))
         messages.success(request, f"Created destination {dest.name}; now subscribe it to events.")
@@ -101,7 +108,9 @@ def destination_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _save(request: HttpRequest, dest: Destination, form: DestinationForm) -> HttpResponse:
     before = _snapshot(dest)
     with transaction.atomic():
-        saved = form.save()
+        saved = form.save(commit=False)
+        _set_owner(request, saved)
+        saved.save()
         _audit(
             request,
             "update",

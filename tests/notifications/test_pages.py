@@ -134,3 +134,20 @@ def test_a_failure_to_enqueue_never_breaks_the_audit_write(monkeypatch, django_c
         event = record(None, action="sync", outcome=Outcome.DENIED, actor="mallory", instance="sim-1")
     assert AuditEvent.objects.filter(pk=event.pk).exists()
     assert "could not enqueue" in caplog.text
+
+
+def test_a_maintainer_who_clears_the_team_keeps_the_destination_as_their_own_not_platform_wide(client, alice, payments):
+    client.force_login(alice)
+    create(client, team=str(payments.pk))
+    dest = Destination.objects.get()
+    client.post(f"{URL}{dest.pk}/", {"name": dest.name, "kind": "webhook", "url": dest.url, "team": "", "edit": "1"})
+    dest.refresh_from_db()
+    assert (dest.team, dest.user, dest.owner) == (None, alice, "user alice")
+
+
+def test_an_admin_moves_a_users_destination_to_a_team(admin_client, bob, payments):
+    dest = Destination.objects.create(name="bobs", url="https://x.example.com", user=bob)
+    response = admin_client.post(f"{URL}{dest.pk}/", {"name": "bobs", "kind": "webhook", "url": dest.url,
+                                                      "team": str(payments.pk), "edit": "1"})  # fmt: skip
+    dest.refresh_from_db()
+    assert response.status_code == 302 and (dest.team, dest.user) == (payments, None)
