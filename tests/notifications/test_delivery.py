@@ -86,3 +86,25 @@ def test_a_slack_destination_gets_a_text_summary(celery_worker, receiver, alice)
     assert list(message["json"]) == ["text"]
     assert "rotation.failed" in message["json"]["text"] and "permission denied" in message["json"]["text"]
     assert message["signed"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_operation_that_fails_in_the_worker_is_told_to_the_team_that_subscribed(celery_worker, receiver, rf,
+                                                                                  admin_user):  # fmt: skip
+    from apps.instances.models import Instance
+    from apps.operations.models import Operation
+    from apps.operations.services import start_operation
+
+    dest = webhook(receiver.url, [EventType.OPERATION_FAILED, EventType.OPERATION_SUCCEEDED])
+    instance = Instance.objects.create(name="sim-off", url="http://127.0.0.1:9", enabled=False)
+    request = rf.post("/applications/x/sync")
+    request.user = admin_user
+    op = start_operation(request, kind="sync", instance=instance, project="default", target="payments-api")
+
+    (message,) = receiver.wait_for(1)
+    body = message["json"]
+    assert message["signed"] and body["type"] == "operation.failed" and body["name"] == "payments-api"
+    assert Operation.objects.get(pk=op.pk).state == Operation.State.FAILED and "disabled" in body["error"]
+    final = AuditEvent.objects.get(pk=body["event"])
+    assert (final.operation_id, final.outcome) == (op.pk, "failed")
+    assert wait_for_delivery(Delivery.objects.get(destination=dest).pk, "delivered").event_id == final.pk
