@@ -87,6 +87,8 @@ def test_team_maintainer_manages_their_teams_destination_and_a_plain_member_cann
     assert client.post(f"{URL}{dest.pk}/", {"delete": "1"}).status_code == 404
     assert "ops-hook" not in client.get(URL).content.decode()
     assert Destination.objects.exists()
+    refused = AuditEvent.objects.filter(actor="bob", outcome="denied", name=f"{URL}{dest.pk}/")
+    assert refused.filter(action="post").exists() and refused.filter(action="get").exists()
 
 
 def test_a_member_may_not_assign_a_destination_to_a_team_they_do_not_maintain(client, bob, payments):
@@ -151,3 +153,8 @@ def test_an_admin_moves_a_users_destination_to_a_team(admin_client, bob, payment
                                                       "team": str(payments.pk), "edit": "1"})  # fmt: skip
     dest.refresh_from_db()
     assert response.status_code == 302 and (dest.team, dest.user) == (payments, None)
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client):
+    response = client.get(URL)
+    assert response.status_code == 302 and "/login/" in response["Location"]
