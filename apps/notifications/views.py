@@ -100,9 +100,14 @@ def destination_detail(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, "Unknown action; nothing was changed.")
             return redirect("notifications:detail", pk=dest.pk)
     context = {"dest": dest, "form": form, "sub_form": sub_form, "subscriptions": dest.subscriptions.all(),
-               "deliveries": dest.deliveries.all()[:50]}  # fmt: skip
+               "deliveries": dest.deliveries.all()[:50], "pending": _pending(dest)}  # fmt: skip
     template = "notifications/detail.html#deliveries" if request.htmx and request.method == "GET" else None
     return render(request, template or "notifications/detail.html", context)
+
+
+def _pending(dest: Destination) -> bool:
+    # The log refreshes itself while a delivery is still on its way, and stops once none is.
+    return dest.deliveries.filter(status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING]).exists()
 
 
 def _save(request: HttpRequest, dest: Destination, form: DestinationForm) -> HttpResponse:

@@ -106,6 +106,9 @@ def test_the_delivery_log_is_a_fragment_for_htmx(admin_client):
     response = admin_client.get(f"{URL}{dest.pk}/", headers={"HX-Request": "true"})
     body = response.content.decode()
     assert "<html" not in body and 'id="deliveries"' in body and "HTTP 502" in body
+    assert "every 2s" not in body  # nothing on its way: the log stops polling
+    Delivery.objects.create(destination=dest, event_type="test", status="retrying", attempts=1)
+    assert "every 2s" in admin_client.get(f"{URL}{dest.pk}/", headers={"HX-Request": "true"}).content.decode()
 
 
 def test_event_types_follow_the_audit_event():
