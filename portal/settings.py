@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "apps.applications",
     "apps.kinds",
     "apps.governance",
+    "apps.notifications",
 ]
 
 MIDDLEWARE = [
@@ -374,3 +375,6 @@ if OIDC_ISSUER and "openid" not in OIDC_SCOPES.split():
 LOCAL_LOGIN = os.environ.get("LOCAL_LOGIN", "on")
 if LOCAL_LOGIN not in {"on", "admins-only"}:
     raise ImproperlyConfigured(f"LOCAL_LOGIN must be 'on' or 'admins-only', not {LOCAL_LOGIN!r}")
+
+# The portal's public address, used for links in notifications (e.g. https://portal.example.com).
+PORTAL_URL = os.environ.get("PORTAL_URL", "")

@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("apps.kinds.urls")),
     path("api/", include("apps.api.urls")),
     path("", include("apps.governance.urls")),
+    path("", include("apps.notifications.urls")),
 ]
 
 handler403 = "apps.core.views.permission_denied"

@@ -52,7 +52,7 @@ def record(
     actor = named[:150]
     if not team and authenticated:
         team = ",".join(_teams(user, action, str(instance or ""), project or "*", name or "*"))[:100]
-    return append(
+    event = append(
         actor=actor,
         actor_user=user if authenticated else None,
         team=team,
@@ -72,6 +72,18 @@ def record(
         operation_id=operation_id,
         intent_id=intent_id,
     )
+    _notify(event)
+    return event
+
+
+def _notify(event: AuditEvent) -> None:
+    # After commit, so only events that exist are told; a failure here must never undo the audit write.
+    try:
+        from apps.notifications.services import on_audit_event
+
+        on_audit_event(event.pk)
+    except Exception:
+        log.exception("audit: notifications for event #%s could not be scheduled", event.pk)
 
 
 def _payload(request: HttpRequest | None, payload: Any) -> dict:

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django import forms
+
+from apps.access import glob
+from apps.instances.models import validate_instance_url
+
+from .models import Destination, EventType, Subscription
+
+
+class DestinationForm(forms.ModelForm):
+    url = forms.CharField(label="URL", max_length=500, validators=[validate_instance_url])
+    # Write-only: never rendered back; left blank on edit, the stored secret stays.
+    secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Signs each webhook body (X-Portal-Signature). Leave blank to keep the current one.",
+    )
+
+    class Meta:
+        model = Destination
+        fields = ["name", "kind", "url", "enabled", "team"]
+
+    def __init__(self, *args, teams=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams
+        self.fields["team"].required = False
+        self.fields["team"].help_text = "The team this destination belongs to; none means yours (or platform-wide)."
+
+    def save(self, commit: bool = True) -> Destination:
+        dest = super().save(commit=False)
+        if self.cleaned_data.get("secret"):
+            dest.secret = self.cleaned_data["secret"]
+        if commit:
+            dest.save()
+        return dest
+
+
+class SubscriptionForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(choices=EventType.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = Subscription
+        fields = ["events", "instance_glob"]
+
+    def clean_instance_glob(self) -> str:
+        value = self.cleaned_data["instance_glob"].strip() or "*"
+        problem = glob.problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
+        return value

@@ -1,0 +1,137 @@
+"""The one place that decides what is worth telling whom, and how a message is shaped, signed and sent.
+
+Payloads are built from the audit event, which the audit chain already redacted; a destination's secret
+only ever signs the body and is never part of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from apps.access import glob
+from apps.audit.models import AuditEvent
+
+from .models import Delivery, Destination, EventType, Subscription
+
+log = logging.getLogger("portal.notifications")
+TIMEOUT = 5.0
+
+
+class DeliveryError(Exception):
+    """A destination did not accept a message (network error or a non-2xx answer)."""
+
+
+def event_type(event: AuditEvent) -> str | None:
+    """What kind of news an audit event is, or None when it is not worth telling anyone.
+
+    Instance health checks write no audit event, so "instance unreachable" has nothing to map from yet.
+    """
+    if event.outcome == AuditEvent.Outcome.DENIED:
+        return EventType.ATTEMPT_DENIED
+    if event.outcome == AuditEvent.Outcome.FAILED and event.action.startswith("rotate"):
+        return EventType.ROTATION_FAILED
+    if event.operation_id and event.outcome in (AuditEvent.Outcome.SUCCEEDED, AuditEvent.Outcome.FAILED):
+        return EventType.OPERATION_SUCCEEDED if event.outcome == "succeeded" else EventType.OPERATION_FAILED
+    return None
+
+
+def _concerns(destination: Destination, event: AuditEvent) -> bool:
+    """A team hears of its own events, a user of their own acts, a platform destination of everything."""
+    if destination.team_id:
+        return destination.team.slug in event.team.split(",")
+    if destination.user_id:
+        return event.actor_user_id == destination.user_id
+    return True
+
+
+def plan(event_id: int) -> list[int]:
+    """Create one Delivery per destination whose subscription matches the event; return their ids."""
+    event = AuditEvent.objects.filter(pk=event_id).first()
+    kind = event_type(event) if event else None
+    if kind is None:
+        return []
+    subs = Subscription.objects.filter(destination__enabled=True).select_related("destination__team")
+    created = []
+    for sub in subs:
+        dest = sub.destination
+        if kind not in sub.events or not glob.match(sub.instance_glob or "*", event.instance or ""):
+            continue
+        if not _concerns(dest, event):
+            continue
+        delivery, new = Delivery.objects.get_or_create(
+            destination=dest, event_id=event.pk, defaults={"event_type": kind}
+        )
+        if new:
+            created.append(delivery.pk)
+    return created
+
+
+def dispatch(event_id: int) -> None:
+    """Called after an audit event commits. Enqueues only when a subscription exists, so a portal without
+    notifications never touches the broker for them; a failure to enqueue is logged, never raised."""
+    try:
+        if Subscription.objects.filter(destination__enabled=True).exists():
+            from .tasks import dispatch_event
+
+            dispatch_event.delay(event_id)
+    except Exception:
+        log.exception("notifications: could not enqueue the dispatch of audit event #%s", event_id)
+
+
+def on_audit_event(event_id: int) -> None:
+    transaction.on_commit(lambda: dispatch(event_id))
+
+
+def body(delivery: Delivery) -> dict[str, Any]:
+    base = settings.PORTAL_URL.rstrip("/")
+    if delivery.event_id is None:
+        return {"event": None, "type": "test", "actor": "", "instance": "", "kind": "", "name": "",
+                "outcome": "", "error": "", "at": delivery.created_at.isoformat(),
+                "url": f"{base}/notifications/{delivery.destination_id}/"}  # fmt: skip
+    e = AuditEvent.objects.get(pk=delivery.event_id)
+    return {"event": e.pk, "type": delivery.event_type, "actor": e.actor, "instance": e.instance, "kind": e.kind,
+            "name": e.name, "action": e.action, "outcome": e.outcome, "error": e.error, "at": e.at.isoformat(),
+            "url": f"{base}/audit/{e.pk}/"}  # fmt: skip
+
+
+def slack_text(data: dict[str, Any]) -> str:
+    if data["type"] == "test":
+        return "Argo CD Portal: test notification."
+    what = f"{data['kind']} {data['name']}".strip() or "-"
+    line = f"[{data['type']}] {data['actor']} {data['action']} {what} on {data['instance'] or '-'}: {data['outcome']}"
+    return f"{line} — {data['error'][:300]}\n{data['url']}" if data["error"] else f"{line}\n{data['url']}"
+
+
+def sign(secret: str, raw: bytes) -> str:
+    """HMAC-SHA256 of the body with the destination secret, as `sha256=<hex>`."""
+    return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def send(delivery: Delivery) -> int:
+    """POST the message once; return the HTTP status, or raise DeliveryError."""
+    dest = delivery.destination
+    data = body(delivery)
+    payload = {"text": slack_text(data)} if dest.kind == Destination.Kind.SLACK else data
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    headers = {"Content-Type": "application/json", "User-Agent": "argocd-portal", "X-Portal-Timestamp": timestamp}
+    if dest.secret:
+        headers["X-Portal-Signature"] = sign(dest.secret, raw)
+    request = urllib.request.Request(dest.url, data=raw, headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - http(s) only, by the form
+            return response.status
+    except urllib.error.HTTPError as exc:
+        raise DeliveryError(f"{dest.url} answered HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise DeliveryError(f"{dest.url}: {getattr(exc, 'reason', exc)}") from None

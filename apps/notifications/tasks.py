@@ -1,0 +1,47 @@
+"""Celery tasks: map an audit event to deliveries, then deliver each with retries and backoff."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db.models import F
+from django.utils import timezone
+
+from .models import Delivery
+from .services import DeliveryError, plan, send
+
+MAX_RETRIES = 5
+
+
+@shared_task(ignore_result=True, time_limit=60)
+def dispatch_event(event_id: int) -> int:
+    ids = plan(event_id)
+    for pk in ids:
+        deliver.delay(pk)
+    return len(ids)
+
+
+@shared_task(
+    bind=True,
+    ignore_result=True,
+    time_limit=60,
+    autoretry_for=(DeliveryError,),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=False,
+    max_retries=MAX_RETRIES,
+)
+def deliver(self, delivery_id: int) -> None:
+    delivery = Delivery.objects.select_related("destination").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status == Delivery.Status.DELIVERED:
+        return
+    Delivery.objects.filter(pk=delivery_id).update(attempts=F("attempts") + 1)
+    try:
+        code = send(delivery)
+    except DeliveryError as exc:
+        last = self.request.retries >= MAX_RETRIES
+        status = Delivery.Status.FAILED if last else Delivery.Status.RETRYING
+        Delivery.objects.filter(pk=delivery_id).update(status=status, last_error=str(exc)[:2000])
+        raise
+    Delivery.objects.filter(pk=delivery_id).update(
+        status=Delivery.Status.DELIVERED, last_status_code=code, delivered_at=timezone.now()
+    )
