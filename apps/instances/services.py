@@ -443,6 +443,13 @@ def probe_instance(instance: Instance) -> dict[str, Any]:
 
 
 def save_health(instance: Instance, result: dict[str, Any]) -> None:
+    """Record a health check on the row; a change between reachable and not is also an audit event (and so a
+    notification), written once per change rather than at every check."""
+    was_failing = bool(instance.last_error)
+    if was_failing != (not result["ok"]):
+        what = "reachable again" if result["ok"] else f"unreachable: {result['error']}"
+        _audit(None, "health", Outcome.SUCCEEDED if result["ok"] else Outcome.FAILED, instance.name,
+               error="" if result["ok"] else what, payload={"health": what})  # fmt: skip
     fields = ["last_error", "updated_at"]
     instance.last_error = result["error"]
     if result["version"]:

@@ -13,6 +13,7 @@ class EventType(models.TextChoices):
     OPERATION_FAILED = "operation.failed", "Operation failed"
     ATTEMPT_DENIED = "attempt.denied", "Denied attempt"
     ROTATION_FAILED = "rotation.failed", "Token rotation failed"
+    INSTANCE_UNREACHABLE = "instance.unreachable", "Instance unreachable"
 
 
 class Destination(models.Model):

@@ -32,10 +32,9 @@ class DeliveryError(Exception):
 
 
 def event_type(event: AuditEvent) -> str | None:
-    """What kind of news an audit event is, or None when it is not worth telling anyone.
-
-    Instance health checks write no audit event, so "instance unreachable" has nothing to map from yet.
-    """
+    """What kind of news an audit event is, or None when it is not worth telling anyone."""
+    if event.kind == "instance" and event.action == "health" and event.outcome == AuditEvent.Outcome.FAILED:
+        return EventType.INSTANCE_UNREACHABLE
     if event.outcome == AuditEvent.Outcome.DENIED:
         return EventType.ATTEMPT_DENIED
     if event.outcome == AuditEvent.Outcome.FAILED and event.action.startswith("rotate"):

@@ -385,3 +385,22 @@ def test_changing_the_url_needs_the_credential_again(registered):
         )  # fmt: skip
     registered.refresh_from_db()
     assert registered.url != "https://elsewhere.example.com"
+
+
+@pytest.mark.django_db
+def test_an_instance_going_unreachable_and_back_is_audited_once_each_way(registered, free_port):
+    from apps.instances.services import check_instance
+    from apps.notifications.models import EventType
+    from apps.notifications.services import event_type
+
+    url = registered.url
+    assert check_instance(registered)["ok"]
+    registered.url = f"http://127.0.0.1:{free_port}"  # nothing answers there: the instance is down
+    check_instance(registered)
+    check_instance(registered)  # still down: no second event
+    registered.url = url
+    check_instance(registered)
+    events = list(AuditEvent.objects.filter(kind="instance", action="health").order_by("id"))
+    assert [e.outcome for e in events] == ["failed", "succeeded"]
+    assert events[0].error.startswith("unreachable") and events[0].actor == "system"
+    assert event_type(events[0]) == EventType.INSTANCE_UNREACHABLE and event_type(events[1]) is None
