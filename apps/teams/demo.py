@@ -17,7 +17,10 @@ from apps.audit.service import Outcome, record
 from .models import Membership, Team
 
 SYSTEM = SimpleNamespace(username="system", is_authenticated=False)
-DEMO_ACTIONS = ["sync", "rollback", "terminate", "logs", "action"]
+DEMO_ACTIONS = ["sync", "rollback", "terminate", "logs", "action", "refresh"]
+# What the demo's delegation may not do: force a sync, or sync a revision other than the app's own or a release
+# branch (apps/access/decide.py); the sync form shows these options disabled with the reason.
+DEMO_CONSTRAINTS = {"force": False, "revision": "globs", "revision_globs": ["release-*"]}
 
 
 @transaction.atomic
@@ -33,12 +36,16 @@ def seed_teams(member_password: str) -> list[tuple[str, str, str]]:
     Membership.objects.get_or_create(team=team, user=dev)
     grant, created = Grant.objects.get_or_create(
         team=team, instance_glob="*", project_glob="payments", app_glob="payments-*",
-        defaults={"actions": DEMO_ACTIONS},
+        defaults={"actions": DEMO_ACTIONS, "constraints": DEMO_CONSTRAINTS},
     )  # fmt: skip
     if created:
         record(None, user=SYSTEM, action="create", outcome=Outcome.SUCCEEDED, kind="grant", name=team.slug,
                team=team.slug, payload={"source": "manage.py demo"},
                after={"instance_glob": grant.instance_glob, "project_glob": grant.project_glob,
-                      "app_glob": grant.app_glob, "actions": grant.actions})  # fmt: skip
-    what = f"member of team payments: may {', '.join(DEMO_ACTIONS)} (and view) payments-* apps in project payments"
+                      "app_glob": grant.app_glob, "actions": grant.actions,
+                      "constraints": grant.constraints})  # fmt: skip
+    what = (
+        f"member of team payments: may {', '.join(DEMO_ACTIONS)} (and view) payments-* apps in project payments; "
+        "no force, revisions: the app's own or release-*"
+    )
     return [("dev", member_password, what)]
