@@ -243,3 +243,26 @@ def test_a_member_without_the_action_cannot_schedule_it(client, alice, grant):
     response = client.post("/governance/schedules/new/", data)
     assert "Not scheduled" in response.content.decode() and not Schedule.objects.exists()
     assert AuditEvent.objects.get(action="create").outcome == "denied"
+
+
+@pytest.mark.django_db
+def test_the_page_shows_the_owner_why_a_run_was_refused_and_links_started_runs_to_their_operation(
+    client, alice, grant, admin_client, redis_db
+):
+    s = make(alice, rrule="DTSTART:20260326T020000\nRRULE:FREQ=DAILY", now=at(2026, 3, 27, 12))
+    schedules.run_due(at(2026, 3, 28, 1, 0, 5))
+    op = Operation.objects.get()
+    grant.delete()
+    schedules.run_due(at(2026, 3, 29, 1, 0, 5))
+    client.force_login(alice)
+    page = client.get("/governance/schedules/").content.decode()
+    assert f'href="/operations/{op.pk}/"' in page
+    assert f"Schedule #{s.pk} (sync of payments-api on prod-eu) refused: not granted" in page
+    assert f'id="schedule-{s.pk}"' in admin_client.get("/governance/schedules/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_application_page_offers_schedule_next_to_sync(admin_client, sim):
+    inst = Instance.objects.create(name=sim.name, url=sim.url, token=sim.portal_token(), verify_tls=False)
+    body = admin_client.get(f"/applications/{inst.name}/payments-api-dev/").content.decode()
+    assert f'href="/governance/schedules/new/?instance={inst.name}&amp;app=payments-api-dev"' in body

@@ -78,14 +78,15 @@ def test_a_schedule_fires_once_across_a_beat_restart_and_is_refused_once_the_gra
 
     beats()  # a fresh beat with no memory of the first one
     second = once_now(alice, instance, project, name)
-    wait_for(lambda: ScheduleRun.objects.filter(schedule=second).exists(), timeout=60, what="the restarted beat")
+    run = wait_for(lambda: ScheduleRun.objects.filter(schedule=second).first(), timeout=60, what="the restarted beat")
+    assert final(run.operation, timeout=60).state == Operation.State.SUCCEEDED
     assert ScheduleRun.objects.filter(schedule=first).count() == 1
-    assert Operation.objects.filter(kind="sync").count() == 2
+    assert Operation.objects.filter(kind="sync").count() == 2, "the refused schedule started nothing"
 
     grant.delete()
     third = once_now(alice, instance, project, name)
     refused = wait_for(lambda: ScheduleRun.objects.filter(schedule=third).first(), timeout=60, what="the refusal")
     assert refused.outcome == "refused" and "not granted" in refused.error and refused.operation is None
-    denied = AuditEvent.objects.get(outcome="denied", action="sync")
+    denied = AuditEvent.objects.get(outcome="denied", action="sync", request__schedule=third.pk)
     assert (denied.actor, denied.request["schedule"], denied.error) == ("alice", third.pk, refused.error)
-    assert Operation.objects.filter(kind="sync").count() == 2
+    assert Operation.objects.filter(kind="sync").count() == 2, "the refused schedule started nothing"
