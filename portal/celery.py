@@ -28,6 +28,7 @@ app.conf.beat_schedule = {
     "reap-operations": {"task": "apps.operations.tasks.reap_operations", "schedule": 15.0},
     "check-instances": {"task": "apps.instances.tasks.check_instances", "schedule": 60.0},
     "rotate-expiring-instance-tokens": {"task": "kinds.rotate_expiring_instance_tokens", "schedule": 3600.0},
+    "run-schedules": {"task": "governance.run_schedules", "schedule": settings.SCHEDULES_BEAT_SECONDS},
 }
 
 # Each consuming worker refreshes a heartbeat key, so /readyz and queued operations can tell that none is.

@@ -330,6 +330,9 @@ AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY", "")
 AUDIT_CHECKPOINT_SYSLOG = os.environ.get("AUDIT_CHECKPOINT_SYSLOG", "")
 AUDIT_CHECKPOINT_SECONDS = int(os.environ.get("AUDIT_CHECKPOINT_SECONDS", 60))
 
+# How often beat looks for due scheduled syncs/rollbacks (apps/governance/schedules.py).
+SCHEDULES_BEAT_SECONDS = float(os.environ.get("SCHEDULES_BEAT_SECONDS", 30))
+
 # API keys the portal creates for itself on an instance live this long, and beat rotates them this many
 # days before they expire.
 PORTAL_TOKEN_LIFETIME_DAYS = int(os.environ.get("PORTAL_TOKEN_LIFETIME_DAYS", 90))

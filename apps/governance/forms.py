@@ -65,3 +65,60 @@ class ChangeWindowForm(forms.ModelForm):
         if duration is None or duration.total_seconds() <= 0:
             raise forms.ValidationError("A window lasts some time: give a positive duration.")
         return duration
+
+
+class ScheduleForm(forms.Form):
+    """When and what: a one-off wall-clock time or a recurrence, both read in the chosen time zone."""
+
+    kind = forms.ChoiceField(choices=[("sync", "Sync"), ("rollback", "Rollback")], initial="sync")
+    once_at = forms.DateTimeField(
+        required=False, label="Once at", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="A wall-clock time in the time zone below. Leave empty to give a recurrence instead.",
+    )  # fmt: skip
+    rrule = forms.CharField(
+        required=False, label="Recurrence", widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="RFC 5545, e.g. DTSTART:20261208T020000 then RRULE:FREQ=DAILY on the next line (wall-clock time).",
+    )  # fmt: skip
+    timezone = forms.CharField(max_length=64, initial="UTC", help_text="An IANA time zone, e.g. Europe/Berlin.")
+    prune = forms.BooleanField(required=False)
+    dry_run = forms.BooleanField(required=False, label="Dry run")
+    history_id = forms.IntegerField(required=False, min_value=0, label="Rollback to history id")
+
+    def clean_timezone(self) -> str:
+        name = self.cleaned_data["timezone"].strip()
+        try:
+            windows.zone(name)
+        except windows.WindowError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return name
+
+    def clean_rrule(self) -> str:
+        text = self.cleaned_data["rrule"].strip().replace("\r\n", "\n")
+        if text:
+            try:
+                windows.parse_rule(text)
+            except windows.WindowError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return text
+
+    def clean(self) -> dict:
+        d = super().clean()
+        if bool(d.get("once_at")) == bool(d.get("rrule")) and not self.errors:
+            raise forms.ValidationError("Give either a one-off time or a recurrence (one of the two).")
+        if d.get("kind") == "rollback" and d.get("history_id") is None and not self.errors:
+            self.add_error("history_id", "A rollback needs the history id to roll back to.")
+        return d
+
+    def once_utc(self):
+        """The one-off time read in the chosen zone (a time in a spring-forward gap takes the offset before it)."""
+        at = self.cleaned_data.get("once_at")
+        if not at:
+            return None
+        return at.replace(tzinfo=windows.zone(self.cleaned_data["timezone"])).astimezone(windows.UTC)
+
+    def params(self) -> dict:
+        d = self.cleaned_data
+        params = {"prune": d["prune"], "dryRun": d["dry_run"]}
+        if d["kind"] == "rollback":
+            params = {"id": d["history_id"], **params}
+        return params

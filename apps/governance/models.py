@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 
 from apps.teams.models import Team
@@ -56,3 +57,74 @@ class ChangeWindow(models.Model):
             "exempt_teams": sorted(t.slug for t in self.exempt_teams.all()) if self.pk else [],
             "enabled": self.enabled,
         }
+
+
+class Schedule(models.Model):
+    """A sync or rollback its owner asked to start later: once (`once_at`) or on a recurrence (`rrule` in `timezone`).
+
+    At each due time `apps.governance.schedules.run_due()` checks it as if the owner clicked then.
+    """
+
+    class Kind(models.TextChoices):
+        SYNC = "sync", "Sync"
+        ROLLBACK = "rollback", "Rollback"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="schedules")
+    instance_name = models.CharField(max_length=100)
+    project = models.CharField(max_length=253, blank=True)
+    app = models.CharField(max_length=253)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SYNC)
+    params = models.JSONField(default=dict, blank=True)
+    once_at = models.DateTimeField(null=True, blank=True)
+    rrule = models.TextField(blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    paused = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["next_run_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"scheduled {self.kind} of {self.app} on {self.instance_name}"
+
+    def snapshot(self) -> dict:
+        """What the audit log keeps of a schedule."""
+        return {
+            "id": self.pk,
+            "owner": self.owner.get_username(),
+            "instance": self.instance_name,
+            "project": self.project,
+            "app": self.app,
+            "kind": self.kind,
+            "params": self.params,
+            "once_at": self.once_at.isoformat() if self.once_at else "",
+            "rrule": self.rrule,
+            "timezone": self.timezone,
+            "paused": self.paused,
+        }
+
+
+class ScheduleRun(models.Model):
+    """One due time of a schedule. Inserting it is the claim: the unique (schedule, due_at) lets one beat through."""
+
+    class Outcome(models.TextChoices):
+        STARTED = "started", "Started"
+        REFUSED = "refused", "Refused"
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="runs")
+    due_at = models.DateTimeField()
+    operation = models.ForeignKey(
+        "operations.Operation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.STARTED)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-due_at"]
+        constraints = [models.UniqueConstraint(fields=["schedule", "due_at"], name="one_run_per_due_time")]
+
+    def __str__(self) -> str:
+        return f"run of schedule {self.schedule_id} due {self.due_at:%Y-%m-%d %H:%M} UTC: {self.outcome}"

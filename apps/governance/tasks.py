@@ -1,0 +1,12 @@
+"""The beat's entry to scheduled operations (every 30 s; see portal/celery.py)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import schedules
+
+
+@shared_task(name="governance.run_schedules", ignore_result=True)
+def run_schedules() -> list[int]:
+    return schedules.run_due()
