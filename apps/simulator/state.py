@@ -809,6 +809,10 @@ class State:
                     if key[1] == "Deployment":
                         merged["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
                     rec.live[key] = merged
+                if key[1] == "Deployment":
+                    # A new or changed Deployment rolls out before it is healthy again.
+                    rec.health = "Progressing"
+                    rec.healthy_at = time.monotonic() + max(self.faults.sync_seconds / 2, 0.05)
             elif op_sync.get("prune"):
                 rec.live.pop(key, None)
         self.recompute(rec)

@@ -99,8 +99,11 @@ def test_sync_results_grow_phase_by_phase_then_wave_by_wave(admin):
     create(admin, name)
     assert admin.post(f"/api/v1/applications/{name}/sync", {}).status_code == 200
     hook_in_tree = []
+    health_after_deployment_wave = []
 
     def look_at_tree(app: dict) -> None:
+        if app["status"]["operationState"]["message"] == "waiting for healthy state of apps/Deployment/web":
+            health_after_deployment_wave.append(app["status"]["health"]["status"])
         running = [r for r in rows_of(app) if r.get("hookPhase") == "Running" and r.get("hookType")]
         if running:
             job = tree_kinds(admin, name).get("Job")
@@ -133,6 +136,7 @@ def test_sync_results_grow_phase_by_phase_then_wave_by_wave(admin):
     assert "waiting for completion of hook batch/Job/web-migrate" in messages
     assert "waiting for completion of hook batch/Job/web-smoke-test" in messages
     assert "waiting for healthy state of apps/Deployment/web" in messages
+    assert health_after_deployment_wave and set(health_after_deployment_wave) == {"Progressing"}
     # The PreSync hook was seen running before it succeeded, and nothing of the Sync phase ran meanwhile.
     pre = [(s["syncResult"]["resources"] or [{}])[0].get("hookPhase") for s in seen if s["syncResult"]["resources"]]
     assert pre.index("Running") < pre.index("Succeeded")
