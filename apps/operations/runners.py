@@ -198,7 +198,7 @@ def _total_resources(app: dict, op: Operation) -> int:
 
 def _resource_rows(state: dict) -> list[dict]:
     rows = ((state.get("syncResult") or {}).get("resources")) or []
-    keep = ("group", "kind", "namespace", "name", "status", "message", "hookPhase", "syncPhase")
+    keep = ("group", "kind", "namespace", "name", "status", "message", "hookType", "hookPhase", "syncPhase")
     return [{k: r.get(k, "") for k in keep} for r in rows]
 
 

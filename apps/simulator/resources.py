@@ -14,6 +14,11 @@ from typing import Any
 Key = tuple[str, str, str, str]
 
 APP_INSTANCE_LABEL = "app.kubernetes.io/instance"
+HOOK_ANNOTATION = "argocd.argoproj.io/hook"
+HOOK_DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"
+WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
+# Argo CD applies kinds of one wave in a fixed order (namespaces and config first, workloads last).
+KIND_ORDER = {"Namespace": 0, "ConfigMap": 1, "Secret": 1, "Service": 2, "Deployment": 3, "Job": 4}
 
 
 def clone(obj: Any) -> Any:
@@ -53,7 +58,7 @@ def render(app_name: str, spec: dict, revision: str) -> dict[Key, dict]:
     deploy = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns, "labels": dict(labels)},
+        "metadata": {"name": name, "namespace": ns, "labels": dict(labels), "annotations": {WAVE_ANNOTATION: "1"}},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
@@ -75,7 +80,7 @@ def render(app_name: str, spec: dict, revision: str) -> dict[Key, dict]:
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": name, "namespace": ns, "labels": dict(labels)},
+        "metadata": {"name": name, "namespace": ns, "labels": dict(labels), "annotations": {WAVE_ANNOTATION: "0"}},
         "spec": {
             "selector": {"app.kubernetes.io/name": name},
             "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
@@ -84,10 +89,69 @@ def render(app_name: str, spec: dict, revision: str) -> dict[Key, dict]:
     config = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": f"{name}-config", "namespace": ns, "labels": dict(labels)},
+        "metadata": {
+            "name": f"{name}-config",
+            "namespace": ns,
+            "labels": dict(labels),
+            "annotations": {WAVE_ANNOTATION: "-1"},
+        },
         "data": {"LOG_LEVEL": "info", "APP_NAME": app_name, "GIT_REVISION": revision[:7]},
     }
     return {key_of(m): m for m in (config, service, deploy)}
+
+
+def has_post_sync_hook(app_name: str) -> bool:
+    """About half the apps also run a smoke test after the sync (decided by the name, so it is stable)."""
+    return int(h(f"post-sync:{app_name}", 2), 16) % 2 == 0
+
+
+def hooks(app_name: str, spec: dict, revision: str) -> dict[Key, dict]:
+    """Hook Jobs the app's manifests carry: a PreSync migration for every app, a PostSync smoke test for some.
+
+    Hooks are not part of the compared target (Argo CD leaves them out of status.resources); they only exist
+    while a sync runs them. HookSucceeded deletes a hook once it succeeded; a failed one stays for inspection.
+    """
+    source = spec.get("source") or ((spec.get("sources") or [{}])[0])
+    ns = (spec.get("destination") or {}).get("namespace") or "default"
+    name = component_of(app_name, source)
+    out = {}
+    phases = [("PreSync", "migrate", "-1")]
+    if has_post_sync_hook(app_name):
+        phases.append(("PostSync", "smoke-test", "0"))
+    for phase, suffix, wave in phases:
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": f"{name}-{suffix}"[:63],
+                "namespace": ns,
+                "labels": {APP_INSTANCE_LABEL: app_name},
+                "annotations": {HOOK_ANNOTATION: phase, HOOK_DELETE_POLICY: "HookSucceeded", WAVE_ANNOTATION: wave},
+            },
+            "spec": {
+                "backoffLimit": 1,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": suffix, "image": f"registry.example.com/{name}:{revision[:7]}"}],
+                    }
+                },
+            },
+        }
+        out[key_of(job)] = job
+    return out
+
+
+def wave_of(manifest: dict | None) -> int:
+    raw = ((manifest or {}).get("metadata") or {}).get("annotations", {}).get(WAVE_ANNOTATION, "0")
+    try:
+        return int(raw)
+    except ValueError:
+        return 0
+
+
+def hook_type(manifest: dict | None) -> str:
+    return ((manifest or {}).get("metadata") or {}).get("annotations", {}).get(HOOK_ANNOTATION, "")
 
 
 def key_of(manifest: dict) -> Key:
@@ -228,6 +292,12 @@ def tree(live: dict[Key, dict], health: str, created: str) -> dict:
                         "health": {"status": pod_health},
                     }
                 )
+        elif kind == "Job":
+            job = obj.get("status") or {}
+            node["health"] = {
+                "status": "Degraded" if job.get("failed") else ("Healthy" if job.get("succeeded") else "Progressing")
+            }
+            nodes.append(node)
         elif kind == "Service":
             node["health"] = {"status": "Healthy"}
             node["networkingInfo"] = {"targetLabels": dict(obj["spec"].get("selector") or {})}

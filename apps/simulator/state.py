@@ -27,6 +27,10 @@ from .resources import Key
 NAMESPACE = "argocd"
 DEFAULT_HISTORY_LIMIT = 10
 SUCCESS_MESSAGE = "successfully synced (all tasks run)"
+RUNNING_MESSAGE = "one or more tasks are running"
+HOOK_FAILED_MESSAGE = "Job has reached the specified backoff limit"
+HOOK_SUCCEEDED_MESSAGE = "Reached expected number of succeeded pods"
+PHASE_RANK = {"PreSync": 0, "Sync": 1, "PostSync": 2}
 MAX_EVENTS_PER_OBJECT = 100
 
 
@@ -49,14 +53,30 @@ class Account:
 
 
 @dataclass
+class Step:
+    """One (phase, wave) of a sync: the hooks and resources Argo CD runs together before moving on."""
+
+    phase: str
+    wave: int
+    keys: list[Key]
+    hooks: list[Key]
+
+
+@dataclass
 class Run:
-    """Controller bookkeeping for the operation currently executing on an app."""
+    """Controller bookkeeping for the operation currently executing on an app.
+
+    `events` is the plan: ("apply", step) for a wave of plain resources, ("start", step) then ("finish", step)
+    for a wave with hooks. `done` counts the events already applied; time spreads them over sync_seconds.
+    """
 
     started: float
     keys: list[Key]
     revision: str
     done: int = 0
     retry_at: float = 0.0
+    events: list[tuple[str, Step]] = field(default_factory=list)
+    hook_manifests: dict[Key, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,6 +93,7 @@ class AppRec:
     healthy_at: float = 0.0
     autosync_pending: bool = False
     delete_at: float = 0.0
+    hooks: dict[Key, dict] = field(default_factory=dict)  # hook Jobs in the cluster (shown in the tree)
     _json: str | None = None
 
     @property
@@ -261,9 +282,7 @@ class State:
                 "startedAt": history[-1]["deployStartedAt"],
                 "finishedAt": history[-1]["deployedAt"],
                 "syncResult": {
-                    "resources": [
-                        self._result_row(k, "Synced", f"{self._fq(k)}/{k[3]} configured") for k in sorted(target)
-                    ],
+                    "resources": self._seed_results(obj["metadata"]["name"], spec, target, revisions[-1]),
                     "revision": revisions[-1],
                     "source": resources.clone(src),
                 },
@@ -274,6 +293,18 @@ class State:
         obj["metadata"]["resourceVersion"] = str(self.next_rv())
         self.recompute(rec, target)
         return rec
+
+    def _seed_results(self, name: str, spec: dict, target: dict[Key, dict], revision: str) -> list[dict]:
+        """The finished sync a seeded app shows: hooks succeeded, resources configured, in phase/wave order."""
+        hooks = resources.hooks(name, spec, revision)
+        rows = []
+        for step in self._steps(list(target), hooks, {**target, **hooks}):
+            for key in step.keys:
+                if key in hooks:
+                    rows.append(self._hook_row(key, hooks[key], "Succeeded", HOOK_SUCCEEDED_MESSAGE))
+                else:
+                    rows.append(self._result_row(key, "Synced", f"{self._fq(key)}/{key[3]} configured"))
+        return rows
 
     def recompute(self, rec: AppRec, target: dict[Key, dict] | None = None) -> None:
         """Re-derive status.resources, sync and health from target vs live (what the controller compares)."""
@@ -577,6 +608,7 @@ class State:
         rec.obj["operation"] = operation
         rec.obj["status"].pop("operationState", None)
         rec.run = None
+        rec.hooks.clear()  # the default BeforeHookCreation: a hook left by the last sync goes before a new one
         self.event(rec, "OperationStarted", reason_msg)
         self.touch(rec)
         self.active.add(rec.key)
@@ -659,6 +691,132 @@ class State:
     def _fq(key: Key) -> str:
         return f"{key[1].lower()}.{key[0]}" if key[0] else key[1].lower()
 
+    @staticmethod
+    def _steps(keys: list[Key], hooks: dict[Key, dict], manifests: dict[Key, dict]) -> list[Step]:
+        """Group hooks and resources by sync phase, then wave; kinds of one wave go in Argo CD's kind order."""
+        groups: dict[tuple[int, int], Step] = {}
+        for key in [*keys, *hooks]:
+            manifest = manifests.get(key)
+            phase = resources.hook_type(manifest) if key in hooks else "Sync"
+            wave = resources.wave_of(manifest)
+            step = groups.setdefault((PHASE_RANK.get(phase, 1), wave), Step(phase, wave, [], []))
+            step.keys.append(key)
+            if key in hooks:
+                step.hooks.append(key)
+        for step in groups.values():
+            step.keys.sort(key=lambda k: (k in step.hooks, resources.KIND_ORDER.get(k[1], 5), k[1], k[3]))
+        return [groups[g] for g in sorted(groups)]
+
+    def _plan(self, rec: AppRec, op_sync: dict, run: Run) -> None:
+        """Lay out the sync: hooks run only in full, real syncs (Argo CD skips them on selective syncs)."""
+        spec = rec.obj["spec"]
+        partial = bool(op_sync.get("resources"))
+        dry = bool(op_sync.get("dryRun"))
+        run.hook_manifests = {} if partial or dry else resources.hooks(rec.name, spec, run.revision)
+        manifests = {**rec.live, **resources.render(rec.name, spec, run.revision), **run.hook_manifests}
+        run.events = []
+        for step in self._steps(run.keys, run.hook_manifests, manifests):
+            if step.hooks:
+                run.events += [("start", step), ("finish", step)]
+            else:
+                run.events.append(("apply", step))
+
+    def _hook_row(self, key: Key, manifest: dict, hook_phase: str, message: str) -> dict:
+        group, kind, ns, name = key
+        phase = resources.hook_type(manifest)
+        return {
+            "group": group,
+            "version": "v1",
+            "kind": kind,
+            "namespace": ns,
+            "name": name,
+            "status": "Synced",
+            "message": message,
+            "hookType": phase,
+            "hookPhase": hook_phase,
+            "syncPhase": phase,
+        }
+
+    @staticmethod
+    def _waiting(what: str, keys: list[Key], noun: str) -> str:
+        group, kind, _ns, name = keys[0]
+        message = f"waiting for {what} {group}/{kind}/{name}"
+        if len(keys) > 1:
+            message += f" and {len(keys) - 1} more {noun}"
+        return message
+
+    def _run_event(self, rec: AppRec, run: Run, state: dict, op_sync: dict, event: str, step: Step) -> str:
+        """Apply one step of the plan to the syncResult (and the fake cluster); returns a failure message or ''."""
+        rows = state["syncResult"]["resources"]
+        dry = bool(op_sync.get("dryRun"))
+        plain = [k for k in step.keys if k not in step.hooks]
+        if event in ("start", "apply"):
+            for key in step.hooks:
+                manifest = run.hook_manifests[key]
+                rows.append(self._hook_row(key, manifest, "Running", f"{self._fq(key)}/{key[3]} created"))
+                live = resources.make_live(manifest, self.uid(), self.next_rv(), now_ts())
+                live["status"] = {"active": 1}
+                rec.hooks[key] = live
+            for key in plain:
+                verb = "configured" if key in rec.live else "created"
+                if key not in rec.target:
+                    verb = "pruned"
+                suffix = " (dry run)" if dry else ""
+                code = "Pruned" if verb == "pruned" else "Synced"
+                rows.append(self._result_row(key, code, f"{self._fq(key)}/{key[3]} {verb}{suffix}"))
+            if not dry:
+                self._apply(rec, [k for k in plain if not (rec.fail_sync and k[1] == "Deployment")], run, op_sync)
+            if step.hooks:
+                state["message"] = self._waiting("completion of hook", step.hooks, "hooks")
+            else:
+                healthy = [k for k in plain if k[1] in ("Deployment", "Service")]
+                state["message"] = (
+                    self._waiting("healthy state of", healthy, "resources") if healthy and not dry else RUNNING_MESSAGE
+                )
+            return ""
+        failing = (rec.obj["metadata"].get("labels") or {}).get("sim/fail-hook") == "true"
+        failure = ""
+        for key in step.hooks:
+            row = next(r for r in rows if r.get("hookType") and (r["kind"], r["name"]) == (key[1], key[3]))
+            if failing and step.phase == "PreSync":
+                row["hookPhase"] = "Failed"
+                row["message"] = HOOK_FAILED_MESSAGE
+                rec.hooks[key]["status"] = {"failed": 1}
+                failure = HOOK_FAILED_MESSAGE
+            else:
+                row["hookPhase"] = "Succeeded"
+                row["message"] = HOOK_SUCCEEDED_MESSAGE
+                rec.hooks.pop(key, None)  # hook-delete-policy HookSucceeded
+        state["message"] = RUNNING_MESSAGE
+        return failure
+
+    def _apply(self, rec: AppRec, keys: list[Key], run: Run, op_sync: dict) -> None:
+        """kubectl apply (or delete, when pruning) of some of the app's resources in the fake cluster."""
+        if not keys:
+            return
+        rendered = resources.render(rec.name, rec.obj["spec"], run.revision)
+        for key in keys:
+            if key in rendered:
+                manifest = rendered[key]
+                old = rec.live.get(key)
+                if old is None:
+                    rec.live[key] = resources.make_live(manifest, self.uid(), self.next_rv(), now_ts())
+                else:
+                    merged = resources.deep_merge(old, manifest)
+                    if merged == old:
+                        continue
+                    merged["metadata"]["resourceVersion"] = str(self.next_rv())
+                    if key[1] == "Deployment":
+                        merged["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+                    rec.live[key] = merged
+                if key[1] == "Deployment":
+                    # A new or changed Deployment rolls out before it is healthy again.
+                    rec.health = "Progressing"
+                    rec.healthy_at = time.monotonic() + max(self.faults.sync_seconds / 2, 0.05)
+            elif op_sync.get("prune"):
+                rec.live.pop(key, None)
+        self.recompute(rec)
+
     def _result_row(self, key: Key, status: str, message: str) -> dict:
         group, kind, ns, name = key
         return {
@@ -684,10 +842,11 @@ class State:
             )
             revision = self.resolve_revision(src.get("repoURL", ""), revision)
             rec.run = Run(started=mono, keys=self._selected_keys(rec, op_sync), revision=revision)
+            self._plan(rec, op_sync, rec.run)
             status["operationState"] = {
                 "operation": copy.deepcopy(op),
                 "phase": "Running",
-                "message": "one or more tasks are running",
+                "message": RUNNING_MESSAGE,
                 "startedAt": now_ts(),
                 "syncResult": {"resources": [], "revision": revision, "source": copy.deepcopy(src)},
             }
@@ -696,8 +855,15 @@ class State:
         if rec.run is None:
             revision = self.resolve_revision(src.get("repoURL", ""), op_sync.get("revision") or "")
             rec.run = Run(started=mono, keys=self._selected_keys(rec, op_sync), revision=revision)
+            self._plan(rec, op_sync, rec.run)
+            # A restarted controller replays the plan: the results so far are re-derived from the start.
+            state["syncResult"]["resources"] = []
         run = rec.run
         if state["phase"] == "Terminating":
+            # Argo CD deletes the hooks still running when an operation is terminated.
+            for key, live in list(rec.hooks.items()):
+                if (live.get("status") or {}).get("active"):
+                    rec.hooks.pop(key)
             self._finish(rec, "Failed", "Operation terminated", success=False)
             return
         if run.retry_at:
@@ -706,33 +872,34 @@ class State:
             run.retry_at = 0.0
             run.started = mono
             run.done = 0
+            rec.hooks.clear()
             state["syncResult"]["resources"] = []
             state.pop("finishedAt", None)
-            state["message"] = "one or more tasks are running"
+            state["message"] = RUNNING_MESSAGE
             self.touch(rec)
             return
         total = max(self.faults.sync_seconds, 0.0)
         elapsed = mono - run.started
-        n = len(run.keys)
-        done = n if total == 0 else min(n, int(math.floor(elapsed / total * (n + 1))))
+        n = len(run.events)
         dry = bool(op_sync.get("dryRun"))
-        if done != run.done:
-            rows = []
-            for key in run.keys[:done]:
-                verb = "configured" if key in rec.live else "created"
-                if key not in rec.target:
-                    verb = "pruned"
-                fqkind = f"{key[1].lower()}.{key[0]}" if key[0] else key[1].lower()
-                suffix = " (dry run)" if dry else ""
-                rows.append(
-                    self._result_row(
-                        key, "Pruned" if verb == "pruned" else "Synced", f"{fqkind}/{key[3]} {verb}{suffix}"
-                    )
-                )
-            state["syncResult"]["resources"] = rows
-            run.done = done
+        # One step per tick at most, so every phase and wave is visible to readers even when time is short.
+        due = n if total == 0 else min(n, int(math.floor(elapsed / total * (n + 1))))
+        if run.done < due:
+            event, step = run.events[run.done]
+            run.done += 1
+            failure = self._run_event(rec, run, state, op_sync, event, step)
             self.touch(rec)
-        if elapsed < total:
+            if failure:
+                self._fail(
+                    rec,
+                    op,
+                    state,
+                    run,
+                    f"one or more synchronization tasks completed unsuccessfully, reason: {failure}",
+                    mono,
+                )
+            return
+        if elapsed < total or run.done < n:
             return
         manual = not (op.get("initiatedBy") or {}).get("automated")
         if not self.sync_windows_allow(rec, manual=manual):
@@ -747,22 +914,30 @@ class State:
                 'spec.template.spec.containers[0].image: Invalid value: "": must not be empty'
             )
             if key is not None:
-                rows = [r for r in state["syncResult"]["resources"] if (r["kind"], r["name"]) != (key[1], key[3])]
+                rows = [
+                    r
+                    for r in state["syncResult"]["resources"]
+                    if r.get("hookType") or (r["kind"], r["name"]) != (key[1], key[3])
+                ]
                 rows.append(self._result_row(key, "SyncFailed", message.split("reason: ", 1)[1]))
                 state["syncResult"]["resources"] = rows
-            retry = op.get("retry") or {}
-            limit = int(retry.get("limit") or 0)
-            count = int(state.get("retryCount") or 0)
-            if limit < 0 or count < limit:
-                state["retryCount"] = count + 1
-                state["finishedAt"] = now_ts()
-                state["message"] = f"{message}. Retrying attempt #{count + 1} at {now_ts()}."
-                run.retry_at = mono + max(total, 0.05)
-                self.touch(rec)
-                return
-            self._finish(rec, "Failed", message, success=False)
+            self._fail(rec, op, state, run, message, mono)
             return
         self._finish(rec, "Succeeded", SUCCESS_MESSAGE, success=True)
+
+    def _fail(self, rec: AppRec, op: dict, state: dict, run: Run, message: str, mono: float) -> None:
+        """A failed attempt: retried while the operation's retry limit allows, else the operation fails."""
+        retry = op.get("retry") or {}
+        limit = int(retry.get("limit") or 0)
+        count = int(state.get("retryCount") or 0)
+        if limit < 0 or count < limit:
+            state["retryCount"] = count + 1
+            state["finishedAt"] = now_ts()
+            state["message"] = f"{message}. Retrying attempt #{count + 1} at {now_ts()}."
+            run.retry_at = mono + max(self.faults.sync_seconds, 0.05)
+            self.touch(rec)
+            return
+        self._finish(rec, "Failed", message, success=False)
 
     def _finish(self, rec: AppRec, phase: str, message: str, success: bool) -> None:
         obj = rec.obj
@@ -779,21 +954,7 @@ class State:
         partial = bool(op_sync.get("resources"))
         if success and not dry and run is not None:
             revision = run.revision
-            rendered = resources.render(rec.name, obj["spec"], revision)
-            for key in run.keys:
-                if key in rendered:
-                    manifest = rendered[key]
-                    old = rec.live.get(key)
-                    if old is None:
-                        rec.live[key] = resources.make_live(manifest, self.uid(), self.next_rv(), now_ts())
-                    else:
-                        merged = resources.deep_merge(old, manifest)
-                        merged["metadata"]["resourceVersion"] = str(self.next_rv())
-                        if merged != old and key[1] == "Deployment":
-                            merged["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
-                        rec.live[key] = merged
-                elif op_sync.get("prune"):
-                    rec.live.pop(key, None)
+            self._apply(rec, run.keys, run, op_sync)  # the waves applied them already; this is a no-op then
             if not partial:
                 rec.synced_revision = revision
                 src = self._source(obj["spec"])

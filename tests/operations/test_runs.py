@@ -20,7 +20,7 @@ def _infos(app: dict) -> dict[str, str]:
 def test_sync_goes_from_queued_to_succeeded_and_argocd_history_points_back_to_the_portal(
     worker, make_sim, register, submit, admin_user, sim_app
 ):
-    sim = make_sim(sync_seconds=1.0)
+    sim = make_sim(sync_seconds=3.0)
     instance = register(sim)
     name, project = sim_app(sim)
     history_before = len(live_app(sim, name)["status"].get("history") or [])
@@ -39,9 +39,22 @@ def test_sync_goes_from_queued_to_succeeded_and_argocd_history_points_back_to_th
         return op.state == "running" and op.argocd_phase == "Running"
 
     wait_for(running_with_progress, timeout=15, what="the sync to run in Argo CD")
+    lengths = []
+
+    def over():
+        op.refresh_from_db()
+        lengths.append(len(op.resources or []))
+        return op.is_final
+
+    wait_for(over, timeout=30, what="the sync to end")
     op = final(op)
     assert op.state == Operation.State.SUCCEEDED, op.error
     assert "running" in seen
+    # The card's list grows as Argo CD reports each phase and wave: PreSync hook first, then the waves.
+    assert any(0 < n < len(op.resources) for n in lengths), lengths
+    first = op.resources[0]
+    assert (first["syncPhase"], first["hookType"], first["hookPhase"]) == ("PreSync", "PreSync", "Succeeded")
+    assert [r["kind"] for r in op.resources if r["syncPhase"] == "Sync"] == ["ConfigMap", "Service", "Deployment"]
     assert op.progress == 100 and op.argocd_phase == "Succeeded"
     assert op.resources and all(r["status"] in ("Synced", "Pruned") for r in op.resources)
     assert op.result["phase"] == "Succeeded" and op.result["revision"] and op.result["finishedAt"]

@@ -476,7 +476,9 @@ def register(router: Router, sim: Any) -> None:
 
     def app_tree(rec: AppRec) -> dict:
         with state.lock:
-            return resources.tree(rec.live, state.app_health(rec), rec.obj["metadata"]["creationTimestamp"])
+            # Hook Jobs show in the tree while they exist, like any other object the app owns.
+            live = {**rec.live, **rec.hooks}
+            return resources.tree(live, state.app_health(rec), rec.obj["metadata"]["creationTimestamp"])
 
     def resource_tree(req: Request) -> dict:
         return app_tree(lookup(req))
