@@ -99,8 +99,12 @@ def test_create_sync_drift_and_delete_show_in_the_index_within_two_seconds(run_i
 
     client.sync_application(name)
     wait_for(lambda: (r := _row(instance, name)) and r.operation_phase in ("Running", "Succeeded"), timeout=2)
-    row = wait_for(lambda: (r := _row(instance, name)) and r.sync_status == "Synced" and r, timeout=5)
-    assert row.operation_phase == "Succeeded" and row.last_synced_at is not None
+    # The app reads Synced once its last wave is applied, while a PostSync hook may still run (as in Argo CD).
+    row = wait_for(
+        lambda: (r := _row(instance, name)) and r.sync_status == "Synced" and r.operation_phase == "Succeeded" and r,
+        timeout=10,
+    )
+    assert row.last_synced_at is not None
 
     sim.state.drift(name)
     wait_for(lambda: _row(instance, name).sync_status == "OutOfSync", timeout=2)
