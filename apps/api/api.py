@@ -365,7 +365,9 @@ class AuditPage(Schema):
     notes: list[str] = Field(default_factory=list, description="Filters that could not be applied as given.")
 
 
-class AuditFilters(Schema):
+class AuditExportFilters(Schema):
+    """The audit page's filters."""
+
     actor: str = ""
     team: str = ""
     instance: str = ""
@@ -376,6 +378,11 @@ class AuditFilters(Schema):
     q: str = ""
     from_: str = Field("", alias="from")
     to: str = ""
+
+
+class AuditFilters(AuditExportFilters):
+    """The filters, and the keyset page to read."""
+
     before: str = ""
 
 
@@ -391,19 +398,6 @@ def audit(request: HttpRequest, filters: Query[AuditFilters]):
         for e in rows
     ]
     return {"items": items, "next_before": next_before, "notes": parsed.errors}
-
-
-class AuditExportFilters(Schema):
-    actor: str = ""
-    team: str = ""
-    instance: str = ""
-    kind: str = ""
-    name: str = ""
-    action: str = ""
-    outcome: str = ""
-    q: str = ""
-    from_: str = Field("", alias="from")
-    to: str = ""
 
 
 def _export_doc(content_type: str, what: str) -> dict[str, Any]:
