@@ -10,6 +10,7 @@ DEMO_APPS ?= 60
 DEMO_PORT ?= 8000
 DEMO_SIM_PORT ?= 8081
 DEMO_OIDC_PORT ?= 8090
+TEST_PROCESSES ?= 2
 
 .PHONY: help venv install install-dev services lint format migrate test demo clean
 
@@ -46,7 +47,7 @@ migrate: install
 
 test: install-dev services lint
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py makemigrations --check --dry-run
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile
 
 demo: migrate
 	$(PY) manage.py demo --instances $(DEMO_INSTANCES) --apps $(DEMO_APPS) --port $(DEMO_PORT) --sim-port $(DEMO_SIM_PORT) --oidc-port $(DEMO_OIDC_PORT)

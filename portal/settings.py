@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlparse, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -212,6 +212,14 @@ if not FIELD_ENCRYPTION_KEYS:
     FIELD_ENCRYPTION_KEYS = ["ZGV2ZWxvcG1lbnQta2V5LWRvLW5vdC11c2UtaW4tcHI="]
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL and os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get("REDIS_URL_PER_TEST_PROCESS"):
+    # Parallel test processes (gw0, gw1, ...) each take their own Redis database below the given one, so the
+    # real Celery worker of one process never takes another's tasks. The environment carries the result to the
+    # processes a test starts (workers, servers), so they agree without deriving it again.
+    _base = urlsplit(REDIS_URL)
+    _db = int(_base.path.strip("/") or 0) - int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
+    REDIS_URL = urlunsplit(_base._replace(path=f"/{_db}"))
+    os.environ.update(REDIS_URL=REDIS_URL, REDIS_URL_PER_TEST_PROCESS="1")
 if REDIS_URL:
     # Fail-soft: with Redis away a cache read misses and a write is dropped, so every page still answers (read
     # without the cache); the page says Redis is unreachable (apps.core.status).
