@@ -32,6 +32,7 @@ class Coverage:
     apps: list[dict[str, Any]] = field(default_factory=list)  # the first PREVIEW_SIZE of them
     warnings: list[str] = field(default_factory=list)  # a glob that matches nothing (or is malformed)
     notes: list[str] = field(default_factory=list)  # what the grant means, worth a second look
+    missing: list[str] = field(default_factory=list)  # globs not given yet: nothing is counted until all are
 
 
 def _did_you_mean(pattern: str, names: list[str]) -> str:
@@ -49,12 +50,13 @@ def _apps_q(project_glob: str, app_glob: str) -> Q:
 def coverage(instance_glob: str, project_glob: str, app_glob: str, actions: list[str] | None = None) -> Coverage:
     """What a grant with these globs would cover now; never raises on what someone typed."""
     result = Coverage()
-    for label, pattern in (("Instances", instance_glob), ("Projects", project_glob), ("Applications", app_glob)):
-        if not pattern:
-            result.warnings.append(f"{label}: give a name or a glob (`*` for all).")
-        elif reason := glob.problem(pattern):
+    given = {"Instances": instance_glob, "Projects": project_glob, "Applications": app_glob}
+    for label, pattern in given.items():
+        if pattern and (reason := glob.problem(pattern)):
             result.warnings.append(f"{label}: {pattern!r} is not a valid glob ({reason}).")
-    if result.warnings:
+    # Fields not typed yet are not warned about: the form requires them; the instance is checked as soon as given.
+    result.missing = [label.lower() for label, pattern in given.items() if not pattern]
+    if result.warnings or not instance_glob:
         return result
     registered = list(Instance.objects.order_by("name").values_list("id", "name", "enabled"))
     matched = {pk: name for pk, name, enabled in registered if enabled and glob.match(instance_glob, name)}
@@ -71,6 +73,8 @@ def coverage(instance_glob: str, project_glob: str, app_glob: str, actions: list
             result.warnings.append(
                 f"Instances: no registered instance matches {instance_glob!r}.{_did_you_mean(instance_glob, names)}"
             )
+        return result
+    if result.missing:
         return result
     on_instances = ApplicationSummary.objects.filter(instance_id__in=list(matched)).order_by()
     covered = on_instances.filter(_apps_q(project_glob, app_glob))

@@ -15,7 +15,7 @@ from apps.access.models import Grant
 from apps.audit.models import AuditEvent
 from apps.index.models import ApplicationSummary
 from apps.instances.models import Instance
-from apps.teams.coverage import PREVIEW_SIZE, counts_per_grant, coverage
+from apps.teams.coverage import PREVIEW_SIZE, Coverage, counts_per_grant, coverage
 from apps.teams.models import Membership, Team
 
 pytestmark = pytest.mark.django_db
@@ -89,10 +89,17 @@ def test_a_grant_on_everything_and_an_admin_grant_get_a_note(indexed_fleet):
     assert any("admin allows every action" in n for n in found.notes)
 
 
-@pytest.mark.parametrize(("globs", "message"), [(("{a", "*", "*"), "braces"), (("", "*", "*"), "give a name")])
-def test_a_malformed_or_empty_glob_is_a_warning_not_an_error(indexed_fleet, globs, message):
-    found = coverage(*globs)
-    assert message in found.warnings[0] and found.count == 0
+def test_a_malformed_glob_is_a_warning_not_an_error(indexed_fleet):
+    found = coverage("{a", "*", "*")
+    assert "braces" in found.warnings[0] and found.count == 0
+
+
+def test_the_instance_is_checked_before_the_other_globs_are_typed(indexed_fleet):
+    assert coverage("", "", "") == Coverage(missing=["instances", "projects", "applications"])
+    early = coverage("argocd-eats", "", "")
+    assert early.warnings[0].startswith("Instances: no registered instance matches 'argocd-eats'")
+    found = coverage("argocd-east", "payments", "")
+    assert (found.instances, found.missing, found.count, found.warnings) == (["argocd-east"], ["applications"], 0, [])
 
 
 def test_the_preview_is_an_htmx_fragment_for_admins(admin_client, payments, indexed_fleet):
