@@ -145,7 +145,14 @@ def _add_grant(request: HttpRequest, team: Team, form: GrantForm) -> HttpRespons
         record(request, action="create", outcome=Outcome.SUCCEEDED, kind="grant", name=team.slug, team=team.slug,
                after=_grant_snapshot(grant))  # fmt: skip
     messages.success(request, f"Granted {', '.join(grant.actions)} to {team.name}.")
+    _warn_about_globs(request, grant)
     return redirect("teams:detail", slug=team.slug)
+
+
+def _warn_about_globs(request: HttpRequest, grant: Grant) -> None:
+    """A saved grant whose globs match nothing is kept (its instance may be registered later), and said so."""
+    for warning in coverage.coverage(grant.instance_glob, grant.project_glob, grant.app_glob).warnings:
+        messages.warning(request, f"Saved, but: {warning}")
 
 
 def _with_edit_forms(grants) -> list[Grant]:
@@ -179,6 +186,7 @@ def _edit_grant(request: HttpRequest, team: Team) -> HttpResponse:
         record(request, action="edit", outcome=Outcome.SUCCEEDED, kind="grant", name=team.slug, team=team.slug,
                before=before, after=_grant_snapshot(grant))  # fmt: skip
     messages.success(request, f"Saved the grant of {', '.join(grant.actions)} to {team.name}.")
+    _warn_about_globs(request, grant)
     return redirect("teams:detail", slug=team.slug)
 
 

@@ -165,3 +165,22 @@ def test_deleting_a_grant_and_removing_a_member_are_confirmed_in_a_dialog(admin_
         outside = outside.replace(dialog, "")
     assert 'name="delete_grant"' not in outside and 'name="remove_member"' not in outside
     assert f'data-dialog-open="delete-grant-{grant.pk}"' in outside
+
+
+def test_a_saved_grant_whose_instance_glob_matches_nothing_is_kept_and_warned_about(
+    admin_client, payments, indexed_fleet
+):
+    data = {"add_grant": "1", "instance_glob": "argocd-eats", "project_glob": "payments", "app_glob": "*",
+            "actions": ["sync"]}  # fmt: skip
+    response = admin_client.post("/teams/payments/", data, follow=True)
+    assert payments.grants.filter(instance_glob="argocd-eats").exists()
+    html = response.content.decode()
+    assert (
+        "Saved, but: Instances: no registered instance matches &#x27;argocd-eats&#x27;. Did you mean argocd-east?"
+        in html
+    )
+    grant = payments.grants.get()
+    data = {"edit_grant": str(grant.pk), "instance_glob": "argocd-east", "project_glob": "payments", "app_glob": "*",
+            "actions": ["sync"]}  # fmt: skip
+    html = admin_client.post("/teams/payments/", data, follow=True).content.decode()
+    assert "Saved, but" not in html and f'data-covers="{grant.pk}">25 apps' in html
