@@ -25,6 +25,7 @@ from apps.instances.models import Instance
 from apps.operations.models import Operation
 
 CHANGES_WINDOW = timedelta(hours=24)
+TOKEN_WARNING = timedelta(days=14)  # as Instance.token_expires_soon: time to rotate
 LIST_LIMIT = 15
 # Audit actions that read or sign in: not changes to the fleet.
 NOT_CHANGES = ("view", "login", "logout", "reveal", "export")
@@ -72,6 +73,7 @@ def fleet(user) -> tuple[list[InstanceRow], dict[str, Any]]:
     stale = {s["id"]: s["reason"] for s in query.stale_instances(states)}
     rows = {s["id"]: InstanceRow(id=s["id"], name=s["name"], stale=stale.get(s["id"], "")) for s in states}
     admin = is_platform_admin(user)
+    soon = timezone.now() + TOKEN_WARNING
     for i in Instance.objects.filter(pk__in=rows).values(
         "id", "version", "last_seen", "last_error", "token_expires_at"
     ):
@@ -79,7 +81,6 @@ def fleet(user) -> tuple[list[InstanceRow], dict[str, Any]]:
         row.version, row.last_seen, row.token_expires_at = i["version"], i["last_seen"], i["token_expires_at"]
         row.reachable = None if not (i["last_seen"] or i["last_error"]) else not i["last_error"]
         row.error = i["last_error"] if admin else ""
-        soon = timezone.now() + timedelta(days=14)
         row.token_expires_soon = bool(i["token_expires_at"] and i["token_expires_at"] < soon)
     totals: dict[str, Any] = {"apps": 0, "health": {}, "sync": {}}
     counts = (

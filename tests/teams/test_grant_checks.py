@@ -165,6 +165,8 @@ def test_deleting_a_grant_and_removing_a_member_are_confirmed_in_a_dialog(admin_
         outside = outside.replace(dialog, "")
     assert 'name="delete_grant"' not in outside and 'name="remove_member"' not in outside
     assert f'data-dialog-open="delete-grant-{grant.pk}"' in outside
+    # Editing the grant previews what the changed globs would cover, into its own place.
+    assert f'hx-target="#grant-preview-{grant.pk}"' in html and f'id="grant-preview-{grant.pk}"' in html
 
 
 def test_a_saved_grant_whose_instance_glob_matches_nothing_is_kept_and_warned_about(
