@@ -16,6 +16,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 MEMBER, PASSWORD = "maria", "maria-password-123"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The personas' passwords are hashed when created and again at login; the production hasher's cost buys nothing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def member(django_user_model, e2e_instance):
     from apps.access.models import Grant
