@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 def home(request: HttpRequest) -> HttpResponse:
     from apps.core.dashboard import dashboard_context
 
-    return render(request, "core/home.html", dashboard_context(request.user))
+    template = "core/home.html#board" if request.htmx else "core/home.html"
+    return render(request, template, dashboard_context(request.user))
 
 
 @login_not_required

@@ -64,13 +64,22 @@ def validate_glob(pattern: str) -> None:
         raise forms.ValidationError(f"{pattern!r} is not a valid glob ({reason}).")
 
 
-class GrantForm(forms.Form):
-    instance_glob = forms.CharField(max_length=200, initial="*", validators=[validate_glob], label="Instances")
-    project_glob = forms.CharField(max_length=200, initial="*", validators=[validate_glob], label="Projects")
-    app_glob = forms.CharField(max_length=200, initial="*", validators=[validate_glob], label="Applications")
-    actions = forms.MultipleChoiceField(
-        choices=Action.choices, widget=forms.CheckboxSelectMultiple, initial=[Action.VIEW], label="Actions"
+def _glob_field(label: str, example: str) -> forms.CharField:
+    # No initial value: a new grant names what it covers; `*` (everything) has to be typed on purpose.
+    return forms.CharField(
+        max_length=200,
+        validators=[validate_glob],
+        label=label,
+        widget=forms.TextInput(attrs={"placeholder": example, "autocomplete": "off"}),
     )
+
+
+class GrantForm(forms.Form):
+    instance_glob = _glob_field("Instances", "e.g. argocd-prod or argocd-*")
+    project_glob = _glob_field("Projects", "e.g. payments")
+    app_glob = _glob_field("Applications", "e.g. payments-* or *")
+    # No action ticked at first: what a grant allows is chosen, never inherited from a default.
+    actions = forms.MultipleChoiceField(choices=Action.choices, widget=forms.CheckboxSelectMultiple, label="Actions")
     # Constraints (apps.access.decide.CONSTRAINTS): each narrows what the grant's sync, rollback and autosync allow.
     revision = forms.ChoiceField(
         choices=[

@@ -12,6 +12,7 @@ from apps.access.models import Grant
 from apps.access.rules import is_platform_admin
 from apps.audit.service import Outcome, record
 
+from . import coverage
 from .forms import GrantForm, MemberForm, TeamEditForm, TeamForm
 from .models import Membership, Team
 
@@ -31,7 +32,16 @@ def team_list(request: HttpRequest) -> HttpResponse:
     teams = Team.objects.prefetch_related("grants", "memberships__user")
     if not admin:
         teams = teams.filter(memberships__user=request.user)
+    teams = list(teams)
+    _count_coverage([g for team in teams for g in team.grants.all()])
     return render(request, "teams/list.html", {"teams": teams, "form": form, "admin": admin})
+
+
+def _count_coverage(grants: list[Grant]) -> None:
+    """Set `covers` (indexed applications each grant covers) on the grants: one query for all of them."""
+    covered = coverage.counts_per_grant(grants)
+    for grant in grants:
+        grant.covers = covered.get(grant.pk, 0)
 
 
 def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
@@ -63,16 +73,27 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.error(request, "Unknown action; nothing was changed.")
             return redirect("teams:detail", slug=team.slug)
+    grants = _with_edit_forms(team.grants.all()) if admin else list(team.grants.all())
+    _count_coverage(grants)
     context = {
         "team": team,
         "admin": admin,
         "memberships": team.memberships.select_related("user").order_by("user__username"),
-        "grants": _with_edit_forms(team.grants.all()) if admin else team.grants.all(),
+        "grants": grants,
         "member_form": member_form,
         "grant_form": grant_form,
         "edit_form": edit_form,
     }
     return render(request, "teams/detail.html", context)
+
+
+def grant_preview(request: HttpRequest, slug: str) -> HttpResponse:
+    """The grant form's live preview: the applications the globs being typed cover, and globs matching nothing."""
+    check_admin(request)
+    get_object_or_404(Team, slug=slug)
+    values = {k: request.GET.get(k, "").strip()[:200] for k in ("instance_glob", "project_glob", "app_glob")}
+    found = coverage.coverage(**values, actions=request.GET.getlist("actions"))
+    return render(request, "teams/_grant_preview.html", {"coverage": found, "size": coverage.PREVIEW_SIZE})
 
 
 def _int(value: str) -> int | None:
@@ -124,7 +145,14 @@ def _add_grant(request: HttpRequest, team: Team, form: GrantForm) -> HttpRespons
         record(request, action="create", outcome=Outcome.SUCCEEDED, kind="grant", name=team.slug, team=team.slug,
                after=_grant_snapshot(grant))  # fmt: skip
     messages.success(request, f"Granted {', '.join(grant.actions)} to {team.name}.")
+    _warn_about_globs(request, grant)
     return redirect("teams:detail", slug=team.slug)
+
+
+def _warn_about_globs(request: HttpRequest, grant: Grant) -> None:
+    """A saved grant whose globs match nothing is kept (its instance may be registered later), and said so."""
+    for warning in coverage.coverage(grant.instance_glob, grant.project_glob, grant.app_glob).warnings:
+        messages.warning(request, f"Saved, but: {warning}")
 
 
 def _with_edit_forms(grants) -> list[Grant]:
@@ -158,6 +186,7 @@ def _edit_grant(request: HttpRequest, team: Team) -> HttpResponse:
         record(request, action="edit", outcome=Outcome.SUCCEEDED, kind="grant", name=team.slug, team=team.slug,
                before=before, after=_grant_snapshot(grant))  # fmt: skip
     messages.success(request, f"Saved the grant of {', '.join(grant.actions)} to {team.name}.")
+    _warn_about_globs(request, grant)
     return redirect("teams:detail", slug=team.slug)
 
 
