@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import yaml
 from django.http import Http404, HttpRequest
 
 from apps.access.decide import Target
@@ -23,7 +22,7 @@ from apps.access.rules import can
 from apps.argocd import ArgoCDClient, Outcome, errors, fan_out
 from apps.argocd.errors import ArgoCDError
 from apps.core.argocd_pages import error_text
-from apps.core.diff import diff_lines
+from apps.core.diff import diff_docs
 from apps.instances.models import Instance
 from apps.operations.services import new_nonce
 
@@ -252,29 +251,27 @@ def _state(text: str | None) -> Any:
         return None
 
 
-def _yaml(obj: Any) -> list[str]:
-    if obj is None:
-        return []
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False).splitlines()
-
-
 def resources_context(ctx: AppContext, request: HttpRequest) -> JSON:
     items = []
     for res in ctx.client.get_managed_resources(ctx.name, **ctx.scope):
         live = _state(res.get("normalizedLiveState")) or _state(res.get("liveState"))
         desired = _state(res.get("predictedLiveState")) or _state(res.get("targetState"))
-        lines = diff_lines(_yaml(live), _yaml(desired), "live", "desired")
+        diff = diff_docs(live, desired, "live", "desired", query=request.GET)
         items.append(
             {
                 "res": res,
-                "diff": lines,
-                "changed": bool(lines),
+                "diff": diff,
+                "changed": diff.changed,
                 "missing_live": live is None,
                 "missing_desired": desired is None,
             }
         )
     items.sort(key=lambda i: (not i["changed"], i["res"].get("kind", ""), i["res"].get("name", "")))
-    return {"managed": items, "changed_count": sum(1 for i in items if i["changed"])}
+    return {
+        "managed": items,
+        "changed_count": sum(1 for i in items if i["changed"]),
+        "toolbar": items[0]["diff"] if items else None,
+    }
 
 
 def history_context(ctx: AppContext, request: HttpRequest) -> JSON:
