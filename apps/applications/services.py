@@ -20,7 +20,6 @@ from apps.access.decide import Target
 from apps.access.guards import get_instance, probe, require, require_visible
 from apps.access.rules import can
 from apps.argocd import ArgoCDClient, Outcome, errors, fan_out
-from apps.argocd.errors import ArgoCDError
 from apps.core.argocd_pages import error_text
 from apps.core.diff import diff_docs
 from apps.instances.models import Instance
@@ -319,37 +318,9 @@ def pods_of(client: ArgoCDClient, ctx: AppContext) -> list[JSON]:
 
 
 def logs_context(ctx: AppContext, request: HttpRequest) -> JSON:
-    pods = pods_of(ctx.client, ctx)
-    chosen = request.GET.get("pod", "")
-    pod = next((p for p in pods if p.get("name") == chosen), pods[0] if pods else None)
-    tail = clamp_int(request.GET.get("tail"), 100, 1, 5000)
-    container = request.GET.get("container", "")
-    data: JSON = {"pods": pods, "pod": pod, "tail": tail, "container": container, "containers": [], "lines": []}
-    data["follow"] = request.GET.get("follow") == "1"
-    if pod is None:
-        return data
-    try:
-        manifest = ctx.client.get_resource(
-            ctx.name, namespace=pod.get("namespace"), resource_name=pod["name"], version="v1", kind="Pod", **ctx.scope
-        )
-        data["containers"] = [c.get("name", "") for c in (manifest.get("spec") or {}).get("containers") or []]
-    except ArgoCDError:
-        pass  # the container list is a convenience; the free-text field still works
-    if container and data["containers"] and container not in data["containers"]:
-        container = data["container"] = ""
-    if not data["follow"]:
-        with ctx.client.application_logs(
-            ctx.name,
-            pod_name=pod["name"],
-            kind="Pod",  # with resource_name: the same selection as podName in Argo CD, for servers that read only one
-            resource_name=pod["name"],
-            namespace=pod.get("namespace"),
-            container=container or None,
-            tail_lines=tail,
-            **ctx.scope,
-        ) as stream:
-            data["lines"] = [entry.get("content", "") for entry in stream]
-    return data
+    from . import logs  # it builds on this module
+
+    return logs.context(ctx, request)
 
 
 def actions_context(ctx: AppContext, request: HttpRequest) -> JSON:
