@@ -295,7 +295,20 @@ def history_context(ctx: AppContext, request: HttpRequest) -> JSON:
             }
         )
     automated = bool(((ctx.app.get("spec") or {}).get("syncPolicy") or {}).get("automated"))
-    return {"history": rows, "automated": automated}
+    data: JSON = {"history": rows, "automated": automated}
+    from . import rollback  # it builds on this module
+
+    by_portal_user = rollback.initiators(ctx, history)
+    for row in rows:
+        row["portal_user"] = by_portal_user.get(row["entry"].get("id"), "")
+    # ?rollback=<id>: the preview of rolling back to that entry, with the form that confirms it.
+    chosen = request.GET.get("rollback")
+    row = next((r for r in rows if chosen is not None and str(r["entry"].get("id")) == chosen), None)
+    if row is not None and can(request.user, "rollback", ctx.instance, ctx.project, ctx.name):
+        data["rollback"] = {**rollback.preview(ctx, request, row["entry"]), "row": row}
+    elif chosen is not None and row is None:
+        data["rollback_missing"] = chosen[:20]
+    return data
 
 
 def events_context(ctx: AppContext, request: HttpRequest) -> JSON:

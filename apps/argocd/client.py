@@ -584,6 +584,23 @@ class ArgoCDClient:
         }
         return ItemList(self._get(f"/api/v1/applications/{seg(name)}/events", params))
 
+    def get_application_manifests(
+        self,
+        name: str,
+        *,
+        revision: str | None = None,
+        app_namespace: str | None = None,
+        project: str | None = None,
+    ) -> JSON:
+        """The manifests the app's source renders at ``revision`` (default its target revision), decoded:
+        ``{"manifests": [dict, …], "revision", "namespace", "server", "sourceType"}``."""
+        params = {"revision": revision, "appNamespace": app_namespace, "project": project}
+        path = f"/api/v1/applications/{seg(name)}/manifests"
+        doc = self._get(path, params)
+        # Argo CD sends each manifest as a JSON string.
+        doc["manifests"] = [_json_string(m, self, "GET", path) for m in doc.get("manifests") or []]
+        return doc
+
     def get_revision_metadata(
         self,
         name: str,

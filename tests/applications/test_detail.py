@@ -83,7 +83,7 @@ def test_history_tab_shows_revision_metadata_newest_first(admin_client, instance
     body = admin_client.get(url(instance, "checkout-api-dev", "history"), **HX).content.decode()
     assert escape(meta["author"]) in body
     assert body.index(f"<td>{newest['id']}</td>") < body.index(f"<td>{history[0]['id']}</td>")
-    assert 'data-dialog-open="rollback-' in body
+    assert f'href="?tab=history&amp;rollback={history[0]["id"]}"' in body
 
 
 def test_events_tab_lists_the_apps_kubernetes_events(admin_client, instance, fresh_app, argocd):
