@@ -14,16 +14,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import yaml
 from django.http import Http404, HttpRequest
 
 from apps.access.decide import Target
 from apps.access.guards import get_instance, probe, require, require_visible
 from apps.access.rules import can
 from apps.argocd import ArgoCDClient, Outcome, errors, fan_out
-from apps.argocd.errors import ArgoCDError
 from apps.core.argocd_pages import error_text
-from apps.core.diff import diff_lines
+from apps.core.diff import diff_docs
 from apps.instances.models import Instance
 from apps.operations.services import new_nonce
 
@@ -252,29 +250,27 @@ def _state(text: str | None) -> Any:
         return None
 
 
-def _yaml(obj: Any) -> list[str]:
-    if obj is None:
-        return []
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False).splitlines()
-
-
 def resources_context(ctx: AppContext, request: HttpRequest) -> JSON:
     items = []
     for res in ctx.client.get_managed_resources(ctx.name, **ctx.scope):
         live = _state(res.get("normalizedLiveState")) or _state(res.get("liveState"))
         desired = _state(res.get("predictedLiveState")) or _state(res.get("targetState"))
-        lines = diff_lines(_yaml(live), _yaml(desired), "live", "desired")
+        diff = diff_docs(live, desired, "live", "desired", query=request.GET)
         items.append(
             {
                 "res": res,
-                "diff": lines,
-                "changed": bool(lines),
+                "diff": diff,
+                "changed": diff.changed,
                 "missing_live": live is None,
                 "missing_desired": desired is None,
             }
         )
     items.sort(key=lambda i: (not i["changed"], i["res"].get("kind", ""), i["res"].get("name", "")))
-    return {"managed": items, "changed_count": sum(1 for i in items if i["changed"])}
+    return {
+        "managed": items,
+        "changed_count": sum(1 for i in items if i["changed"]),
+        "toolbar": items[0]["diff"] if items else None,
+    }
 
 
 def history_context(ctx: AppContext, request: HttpRequest) -> JSON:
@@ -299,7 +295,20 @@ def history_context(ctx: AppContext, request: HttpRequest) -> JSON:
             }
         )
     automated = bool(((ctx.app.get("spec") or {}).get("syncPolicy") or {}).get("automated"))
-    return {"history": rows, "automated": automated}
+    data: JSON = {"history": rows, "automated": automated}
+    from . import rollback  # it builds on this module
+
+    by_portal_user = rollback.initiators(ctx, history)
+    for row in rows:
+        row["portal_user"] = by_portal_user.get(row["entry"].get("id"), "")
+    # ?rollback=<id>: the preview of rolling back to that entry, with the form that confirms it.
+    chosen = request.GET.get("rollback")
+    row = next((r for r in rows if chosen is not None and str(r["entry"].get("id")) == chosen), None)
+    if row is not None and can(request.user, "rollback", ctx.instance, ctx.project, ctx.name):
+        data["rollback"] = {**rollback.preview(ctx, request, row["entry"]), "row": row}
+    elif chosen is not None and row is None:
+        data["rollback_missing"] = chosen[:20]
+    return data
 
 
 def events_context(ctx: AppContext, request: HttpRequest) -> JSON:
@@ -322,37 +331,9 @@ def pods_of(client: ArgoCDClient, ctx: AppContext) -> list[JSON]:
 
 
 def logs_context(ctx: AppContext, request: HttpRequest) -> JSON:
-    pods = pods_of(ctx.client, ctx)
-    chosen = request.GET.get("pod", "")
-    pod = next((p for p in pods if p.get("name") == chosen), pods[0] if pods else None)
-    tail = clamp_int(request.GET.get("tail"), 100, 1, 5000)
-    container = request.GET.get("container", "")
-    data: JSON = {"pods": pods, "pod": pod, "tail": tail, "container": container, "containers": [], "lines": []}
-    data["follow"] = request.GET.get("follow") == "1"
-    if pod is None:
-        return data
-    try:
-        manifest = ctx.client.get_resource(
-            ctx.name, namespace=pod.get("namespace"), resource_name=pod["name"], version="v1", kind="Pod", **ctx.scope
-        )
-        data["containers"] = [c.get("name", "") for c in (manifest.get("spec") or {}).get("containers") or []]
-    except ArgoCDError:
-        pass  # the container list is a convenience; the free-text field still works
-    if container and data["containers"] and container not in data["containers"]:
-        container = data["container"] = ""
-    if not data["follow"]:
-        with ctx.client.application_logs(
-            ctx.name,
-            pod_name=pod["name"],
-            kind="Pod",  # with resource_name: the same selection as podName in Argo CD, for servers that read only one
-            resource_name=pod["name"],
-            namespace=pod.get("namespace"),
-            container=container or None,
-            tail_lines=tail,
-            **ctx.scope,
-        ) as stream:
-            data["lines"] = [entry.get("content", "") for entry in stream]
-    return data
+    from . import logs  # it builds on this module
+
+    return logs.context(ctx, request)
 
 
 def actions_context(ctx: AppContext, request: HttpRequest) -> JSON:

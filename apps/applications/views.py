@@ -24,7 +24,7 @@ from apps.argocd.errors import ArgoCDError
 from apps.audit.service import Change, Outcome, begin, record
 from apps.core import documents
 from apps.core.argocd_pages import argocd_errors, error_text
-from apps.core.diff import diff_lines
+from apps.core.diff import diff_docs
 from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
 from apps.governance import windows
 from apps.governance.enforce import MAX_REASON as MAX_OVERRIDE_REASON
@@ -349,7 +349,8 @@ def edit(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         edit_form = EditForm(request.POST)
         if edit_form.is_valid():
             new = edit_form.cleaned_data["parsed"]
-            data["diff"] = diff_lines(dump(current).splitlines(), dump(editable(new)).splitlines(), "current", "new")
+            # The toggles re-submit this form (the document is in the POST body, never in a link).
+            data["diff"] = diff_docs(current, editable(new), "current", "new", query=request.POST, link_query={})
             if "apply" in request.POST and _apply_edit(request, ctx, edit_form, current, new):
                 return redirect(_detail_url(ctx))
         _audit_refusal(request, ctx, edit_form)

@@ -129,6 +129,8 @@ def _log_params(
     follow: bool,
     filter: str | None,
     previous: bool | None,
+    match_case: bool | None = None,
+    since_time: int | None = None,
     kind: str | None,
     group: str | None,
     resource_name: str | None,
@@ -145,6 +147,8 @@ def _log_params(
         "sinceSeconds": since_seconds,
         "follow": follow or None,
         "filter": filter,
+        "matchCase": match_case,
+        "sinceTime.seconds": since_time,
         "previous": previous,
         "kind": kind,
         "group": group,
@@ -509,6 +513,8 @@ class ArgoCDClient:
         since_seconds: int | None = None,
         follow: bool = False,
         filter: str | None = None,
+        match_case: bool | None = None,
+        since_time: int | None = None,
         previous: bool | None = None,
         kind: str | None = None,
         group: str | None = None,
@@ -538,6 +544,8 @@ class ArgoCDClient:
         since_seconds: int | None = None,
         follow: bool = False,
         filter: str | None = None,
+        match_case: bool | None = None,
+        since_time: int | None = None,
         previous: bool | None = None,
         kind: str | None = None,
         group: str | None = None,
@@ -575,6 +583,23 @@ class ArgoCDClient:
             "project": project,
         }
         return ItemList(self._get(f"/api/v1/applications/{seg(name)}/events", params))
+
+    def get_application_manifests(
+        self,
+        name: str,
+        *,
+        revision: str | None = None,
+        app_namespace: str | None = None,
+        project: str | None = None,
+    ) -> JSON:
+        """The manifests the app's source renders at ``revision`` (default its target revision), decoded:
+        ``{"manifests": [dict, …], "revision", "namespace", "server", "sourceType"}``."""
+        params = {"revision": revision, "appNamespace": app_namespace, "project": project}
+        path = f"/api/v1/applications/{seg(name)}/manifests"
+        doc = self._get(path, params)
+        # Argo CD sends each manifest as a JSON string.
+        doc["manifests"] = [_json_string(m, self, "GET", path) for m in doc.get("manifests") or []]
+        return doc
 
     def get_revision_metadata(
         self,

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from apps.access.rules import instances_visible
-from apps.core.diff import diff_lines
+from apps.core.diff import Diff, diff_docs
 from apps.core.streaming import BlockingStreamingResponse
 
 from .chain import redact
@@ -52,7 +52,7 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "event": event,
         "payload": _pretty(redact(event.request)) if event.request else "",
-        "diff": _diff_lines(redact(event.before), redact(event.after)),
+        "diff": _diff(request, redact(event.before), redact(event.after)),
         "has_change": event.before is not None or event.after is not None,
         # An intent and its outcome link to each other; an intent with no outcome is a change of unknown result.
         "outcome_event": AuditEvent.objects.filter(intent_id=event.pk).only("id", "outcome").first(),
@@ -118,10 +118,8 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
-def _diff_lines(before: Any, after: Any) -> list[dict[str, str]]:
-    """A unified diff of the pretty-printed JSON; the template escapes the lines."""
+def _diff(request: HttpRequest, before: Any, after: Any) -> Diff | None:
+    """The diff of the pretty-printed JSON snapshots; the template escapes the lines."""
     if before is None and after is None:
-        return []
-    old = _pretty(before).splitlines() if before is not None else []
-    new = _pretty(after).splitlines() if after is not None else []
-    return diff_lines(old, new)
+        return None
+    return diff_docs(before, after, query=request.GET, fmt="json")

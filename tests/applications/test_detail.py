@@ -69,8 +69,9 @@ def test_diff_tab_shows_the_changed_line_of_an_out_of_sync_app(admin_client, ins
     response = admin_client.get(url(instance, name, "diff"), **HX)
     body = response.content.decode()
     assert response.status_code == 200 and "<html" not in body
-    assert '<span class="del">-  replicas:' in body
-    assert '<span class="add">+  replicas:' in body
+    assert re.search(r'<tr class="del"><td class="ln">\d+</td><td class="ln"></td><td>-  replicas:', body)
+    assert re.search(r'<tr class="add"><td class="ln"></td><td class="ln">\d+</td><td>\+  replicas:', body)
+    assert 'hx-target="#tab"' in body and "tab=diff&amp;diff_view=split" in body
 
 
 def test_history_tab_shows_revision_metadata_newest_first(admin_client, instance, seed_apps, argocd):
@@ -82,7 +83,7 @@ def test_history_tab_shows_revision_metadata_newest_first(admin_client, instance
     body = admin_client.get(url(instance, "checkout-api-dev", "history"), **HX).content.decode()
     assert escape(meta["author"]) in body
     assert body.index(f"<td>{newest['id']}</td>") < body.index(f"<td>{history[0]['id']}</td>")
-    assert 'data-dialog-open="rollback-' in body
+    assert f'href="?tab=history&amp;rollback={history[0]["id"]}"' in body
 
 
 def test_events_tab_lists_the_apps_kubernetes_events(admin_client, instance, fresh_app, argocd):

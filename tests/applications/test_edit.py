@@ -142,7 +142,13 @@ def test_preview_shows_a_diff_and_changes_nothing(admin_client, instance, fresh_
         u("edit", instance, name), {"format": "json", "document": json.dumps(doc), "preview": ""}
     )
     assert response.status_code == 200
-    assert b'<span class="add">+  revisionHistoryLimit: 3</span>' in response.content
+    assert b"<td>+  revisionHistoryLimit: 3</td>" in response.content
+    assert b'form="edit-form" name="diff_view" value="split"' in response.content
+    split = admin_client.post(
+        u("edit", instance, name), {"format": "json", "document": json.dumps(doc), "preview": "", "diff_view": "split"}
+    )
+    assert b'<table class="diff split"' in split.content
+    assert b'<input type="hidden" name="diff_view" value="split">' in split.content
     assert argocd.get_application(name)["spec"] == app["spec"]
 
 

@@ -218,3 +218,18 @@ def test_a_browser_follows_logs_live_and_is_told_when_over_the_cap(web, instance
     finally:
         for stream in held:
             stream.close()
+
+
+def test_one_stream_follows_several_pods_and_names_each_line(web, instance, argocd, admin_user):
+    pods = [n["name"] for n in argocd.get_resource_tree(APP)["nodes"] if n["kind"] == "Pod"][:2]
+    cache.delete_many([f"streams:logs:{admin_user.pk}:{i}" for i in range(CAP + 1)])
+    url = web + reverse("applications:log_stream", args=["sim-test", APP]) + f"?pod={pods[0]}&pod={pods[1]}&tail=2"
+    response = requests.get(url, cookies=session_of(admin_user), stream=True, timeout=(5, 20))
+    assert response.status_code == 200
+    stream = EventStream(response)
+    try:
+        lines = [json.loads(f.split("data: ", 1)[1]) for f in stream.frames(6) if f.startswith("data:")]
+    finally:
+        stream.close()
+    assert len(lines) == 6 and {line["src"] for line in lines} == set(pods)
+    assert all(line["ts"].startswith("20") and "handled request" in line["content"] for line in lines)

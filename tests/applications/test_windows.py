@@ -94,8 +94,8 @@ def test_rollback_override_with_a_reason_runs_flagged_and_shows_in_the_audit_log
     admin_client, instance, synced_app, freeze
 ):
     name = synced_app()
-    page = admin_client.get(u("detail", instance, name) + "?tab=history", **HX).content.decode()
-    assert 'name="override_reason"' in page  # the rollback dialog offers the break glass
+    page = admin_client.get(u("detail", instance, name) + "?tab=history&rollback=0", **HX).content.decode()
+    assert 'name="override_reason"' in page  # the rollback preview offers the break glass
     data = {"id": "0", "nonce": "1f4c6a3e9d8b4f1a8c2e7b5d3a1f9e6c", "override_reason": "revert bad release"}
     response = admin_client.post(u("rollback", instance, name), data, **HX)
     assert response.status_code == 200

@@ -135,8 +135,8 @@ def test_detail_shows_every_field_payload_diff_operation_and_hashes(admin_client
     for text in ("dora", "prod", "payments", "argocd", "pay-api", "edit", e.hash, e.prev_hash):
         assert text in body
     assert '<a href="/operations/42/">' in body
-    assert '<span class="del">-    &quot;replicas&quot;: 2</span>' in body
-    assert '<span class="add">+    &quot;replicas&quot;: 3</span>' in body
+    assert "<td>-    &quot;replicas&quot;: 2</td>" in body
+    assert "<td>+    &quot;replicas&quot;: 3</td>" in body
     assert "hunter2" not in body and "&quot;password&quot;: &quot;***&quot;" in body
 
 
