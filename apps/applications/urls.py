@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import follow, views
+from . import follow, panel, views
 
 app_name = "applications"
 
@@ -17,4 +17,5 @@ urlpatterns = [
     path("applications/<str:instance>/<str:name>/edit/", views.edit, name="edit"),
     path("applications/<str:instance>/<str:name>/delete/", views.delete, name="delete"),
     path("applications/<str:instance>/<str:name>/logs/stream/", follow.log_stream, name="log_stream"),
+    path("applications/<str:instance>/<str:name>/resource/panel/", panel.resource_panel, name="resource_panel"),
 ]
