@@ -24,6 +24,7 @@ from apps.argocd.errors import ArgoCDError
 from apps.core.argocd_pages import error_text
 from apps.core.diff import diff_lines
 from apps.instances.models import Instance
+from apps.operations import progress
 from apps.operations.services import new_nonce
 
 JSON = dict[str, Any]
@@ -136,8 +137,8 @@ def live_state(ctx: AppContext, app_summary: JSON, may: dict[str, bool]) -> JSON
     """The summary box's version (a digest of what it shows) and how often the page should poll it.
 
     Not the app's resourceVersion: Argo CD bumps it on every reconcile (reconciledAt), which would re-send an
-    unchanged box every few minutes per app. The sync result's per-resource rows are left out too: the box shows
-    only the operation's phase, message, times and initiator.
+    unchanged box every few minutes per app. The box shows the operation's phase, message, times and initiator,
+    and the sync's per-resource results by phase and wave (`sync_steps`), which change as the sync goes.
     """
     from apps.operations.models import Operation
 
@@ -189,6 +190,9 @@ def summary(app: JSON) -> JSON:
         "external_urls": (status.get("summary") or {}).get("externalURLs") or [],
         "resources": status.get("resources") or [],
         "reconciled_at": status.get("reconciledAt", ""),
+        "sync_steps": progress.steps(
+            progress.with_waves((op_state.get("syncResult") or {}).get("resources") or [], app)
+        ),
     }
 
 
