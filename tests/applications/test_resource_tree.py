@@ -174,3 +174,12 @@ def test_secret_values_are_masked_in_the_panel():
     masked = _masked(secret)
     assert masked["data"] == {"password": MASK} and masked["stringData"] == {"a": MASK}
     assert secret["data"]["password"] == "c2VjcmV0"  # the original is untouched
+
+
+def test_the_pages_poll_re_renders_the_tree_with_the_filters_the_tab_shows(admin_client, instance):
+    live = reverse("applications:live", args=[instance.name, APP])
+    body = admin_client.get(live, {"v": "stale", "tree": "stale", "view": "graph", "kind": "Pod"}, **HX)
+    html = body.content.decode()
+    assert re.search(r'<div class="tree" id="app-tree"[^>]*hx-swap-oob="true"', html)
+    assert set(kinds_drawn(html)) == {"Application", "Deployment", "ReplicaSet", "Pod"}
+    assert 'aria-label="Kind"' not in html  # the filter form is not re-sent: someone may be typing in it
