@@ -183,3 +183,20 @@ def test_the_pages_poll_re_renders_the_tree_with_the_filters_the_tab_shows(admin
     assert re.search(r'<div class="tree" id="app-tree"[^>]*hx-swap-oob="true"', html)
     assert set(kinds_drawn(html)) == {"Application", "Deployment", "ReplicaSet", "Pod"}
     assert 'aria-label="Kind"' not in html  # the filter form is not re-sent: someone may be typing in it
+
+
+def test_an_unreachable_instance_gives_the_panel_a_message_not_a_500(admin_client, db):
+    from apps.instances.models import Instance
+
+    down = Instance.objects.create(name="down", url="http://127.0.0.1:9", token="x", verify_tls=False)
+    response = admin_client.get(panel_url(down, {"kind": "Pod", "name": "p"}, name="anything"), **HX)
+    assert response.status_code == 200 and b"down is unavailable" in response.content
+
+
+def test_the_boxes_escape_what_argocd_sends():
+    hostile = '<img src=x onerror=alert(1)>"'
+    tree = {"nodes": [{"kind": "ConfigMap", "name": hostile, "uid": "u", "namespace": '"><b>'}]}
+    drawn = graph.graph(tree, {"metadata": {"name": "<script>"}}, graph.Filters())
+    html = graph.boxes_html(drawn["items"], "/panel/", drawn)
+    assert "<img" not in html and "<script>" not in html and '"><b>' not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;&quot;" in html
