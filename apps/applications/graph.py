@@ -365,7 +365,7 @@ def flat_list(tree: JSON, app: JSON, f: Filters) -> list[Item]:
     return out
 
 
-def pods_view(tree: JSON, app: JSON, f: Filters) -> list[tuple[str, list[Item]]]:
+def pods_view(tree: JSON, app: JSON, f: Filters) -> list[tuple[str, list[Item], list[str]]]:
     """Pods grouped by the node they run on (the Node info) or by their parent, as Argo CD's pod view does."""
     _root, items = items_of(tree, app)
     groups: dict[str, list[Item]] = defaultdict(list)
@@ -378,7 +378,32 @@ def pods_view(tree: JSON, app: JSON, f: Filters) -> list[tuple[str, list[Item]]]
         else:
             label = next((i.get("value") for i in item.info if i.get("name") == "Node"), "") or "(not scheduled)"
         groups[label].append(item)
-    return [(label, sorted(pods, key=lambda p: p.name)) for label, pods in sorted(groups.items())]
+    hosts = {h.get("name"): h for h in tree.get("hosts") or []} if f.group_by == "node" else {}
+    return [
+        (label, sorted(pods, key=lambda p: p.name), _host_usage(hosts.get(label)))
+        for label, pods in sorted(groups.items())
+    ]
+
+
+def _host_usage(host: JSON | None) -> list[str]:
+    """What Argo CD's pod view prints about a node: the app's and its neighbours' requests against capacity."""
+    out = []
+    for r in (host or {}).get("resourcesInfo") or []:
+        name = r.get("resourceName", "")
+        scale, unit = (1, "m") if name == "cpu" else (1024 * 1024, " MiB")
+        try:
+            app, others, cap = (
+                int(r.get(k) or 0) // scale for k in ("requestedByApp", "requestedByNeighbors", "capacity")
+            )
+        except (TypeError, ValueError):
+            continue
+        out.append(f"{name}: {app}{unit} by this app, {others}{unit} by others, of {cap}{unit}")
+    info = (host or {}).get("systemInfo") or {}
+    if info.get("kubeletVersion"):
+        out.append(
+            f"kubelet {info['kubeletVersion']}, {info.get('operatingSystem', '')}/{info.get('architecture', '')}"
+        )
+    return out
 
 
 def network_view(tree: JSON, app: JSON, f: Filters) -> JSON | None:

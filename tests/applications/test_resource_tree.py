@@ -107,6 +107,7 @@ def test_the_list_pods_and_network_views(admin_client, instance, argocd):
     pods = admin_client.get(tree_url(instance, view="pods"), **HX).content.decode()
     node_names = {i["value"] for n in nodes if n["kind"] == "Pod" for i in n["info"] if i["name"] == "Node"}
     assert all(f"<strong>{name}</strong>" in pods for name in node_names)
+    assert pods.count('class="muted node-usage">cpu: 250m by this app, 1750m by others, of 4000m<') == len(node_names)
     by_parent = admin_client.get(tree_url(instance, view="pods", group="parent"), **HX).content.decode()
     rs = next(n for n in nodes if n["kind"] == "ReplicaSet")
     assert f"<strong>ReplicaSet {rs['name']}</strong>" in by_parent
