@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import yaml
 from django.http import Http404, HttpRequest
 
 from apps.access.decide import Target
 from apps.access.guards import get_instance, probe, require, require_visible
 from apps.access.rules import can
 from apps.argocd import ArgoCDClient, Outcome, errors, fan_out
+from apps.argocd.errors import ArgoCDError
 from apps.core.argocd_pages import error_text
 from apps.core.diff import diff_docs
 from apps.instances.models import Instance
+from apps.operations import progress
 from apps.operations.services import new_nonce
 
 JSON = dict[str, Any]
@@ -135,8 +137,8 @@ def live_state(ctx: AppContext, app_summary: JSON, may: dict[str, bool]) -> JSON
     """The summary box's version (a digest of what it shows) and how often the page should poll it.
 
     Not the app's resourceVersion: Argo CD bumps it on every reconcile (reconciledAt), which would re-send an
-    unchanged box every few minutes per app. The sync result's per-resource rows are left out too: the box shows
-    only the operation's phase, message, times and initiator.
+    unchanged box every few minutes per app. The box shows the operation's phase, message, times and initiator,
+    and the sync's per-resource results by phase and wave (`sync_steps`), which change as the sync goes.
     """
     from apps.operations.models import Operation
 
@@ -188,6 +190,9 @@ def summary(app: JSON) -> JSON:
         "external_urls": (status.get("summary") or {}).get("externalURLs") or [],
         "resources": status.get("resources") or [],
         "reconciled_at": status.get("reconciledAt", ""),
+        "sync_steps": progress.steps(
+            progress.with_waves((op_state.get("syncResult") or {}).get("resources") or [], app)
+        ),
     }
 
 
@@ -207,38 +212,41 @@ def parse_resource_key(key: str) -> JSON | None:
 
 
 def tree_context(ctx: AppContext, request: HttpRequest) -> JSON:
+    """The tree tab: the graph (default), a list, pods grouped by node or parent, or the network view.
+
+    The filters, the view and what is collapsed ride in the URL (see `graph.Filters`)."""
+    from . import graph
+
     tree = ctx.client.get_resource_tree(ctx.name, **ctx.scope)
-    return {
-        "roots": nest(tree.get("nodes") or []),
+    f = graph.Filters.from_query(request.GET)
+    status = ctx.app.get("status") or {}
+    synced = sorted((resource_key(r), r.get("status", "")) for r in status.get("resources") or [])
+    data: JSON = {
+        "filters": f,
+        "views": graph.VIEWS,
+        "health_states": graph.HEALTH_STATES,
+        "sync_states": graph.SYNC_STATES,
         "orphans": tree.get("orphanedNodes") or [],
-        "tree_version": fingerprint([_shown_node(n) for n in tree.get("nodes") or []], tree.get("orphanedNodes")),
+        "tree_version": fingerprint(
+            [_shown_node(n) for n in tree.get("nodes") or []], tree.get("orphanedNodes"), synced
+        ),
+        "kinds": sorted({n.get("kind", "") for n in tree.get("nodes") or []} | {r[0].split("/")[1] for r in synced}),
     }
+    if f.view == "list":
+        data["rows"] = graph.flat_list(tree, ctx.app, f)
+    elif f.view == "pods":
+        data["pod_groups"] = graph.pods_view(tree, ctx.app, f)
+    elif f.view == "network":
+        data["network"] = graph.network_view(tree, ctx.app, f)
+    else:
+        data["graph"] = graph.graph(tree, ctx.app, f)
+    return data
 
 
 def _shown_node(node: JSON) -> JSON:
     """What the tree tab shows of a node: a resource's own resourceVersion churns without anything visible."""
     keys = ("group", "kind", "namespace", "name", "uid", "health", "info", "images")
     return {**{k: node.get(k) for k in keys}, "parents": [p.get("uid") for p in node.get("parentRefs") or []]}
-
-
-def nest(nodes: list[JSON]) -> list[JSON]:
-    """Turn the flat node list into `{"node", "children"}` trees using parentRefs uids (first parent wins)."""
-    by_uid = {n["uid"]: n for n in nodes if n.get("uid")}
-    children: dict[str, list[JSON]] = defaultdict(list)
-    roots = []
-    for node in nodes:
-        parents = [p.get("uid") for p in node.get("parentRefs") or [] if p.get("uid") in by_uid]
-        if parents and parents[0] != node.get("uid"):
-            children[parents[0]].append(node)
-        else:
-            roots.append(node)
-
-    def build(node: JSON, seen: frozenset[str]) -> JSON:
-        uid = node.get("uid", "")
-        kids = [] if uid in seen else children.get(uid, [])
-        return {"node": node, "children": [build(k, seen | {uid}) for k in kids]}
-
-    return [build(n, frozenset()) for n in roots]
 
 
 def _state(text: str | None) -> Any:
@@ -248,6 +256,13 @@ def _state(text: str | None) -> Any:
         return json.loads(text)
     except ValueError:
         return None
+
+
+state_of = _state
+
+
+def dump_yaml(obj: Any) -> str:
+    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False) if obj is not None else ""
 
 
 def resources_context(ctx: AppContext, request: HttpRequest) -> JSON:
@@ -336,26 +351,36 @@ def logs_context(ctx: AppContext, request: HttpRequest) -> JSON:
     return logs.context(ctx, request)
 
 
+def _actions_for(ctx: AppContext, res: JSON) -> list[JSON]:
+    return ctx.client.list_resource_actions(
+        ctx.name,
+        namespace=res.get("namespace") or None,
+        resource_name=res["name"],
+        version=res.get("version", "v1"),
+        kind=res["kind"],
+        group=res.get("group") or None,
+        **ctx.scope,
+    )
+
+
+def actions_row(ctx: AppContext, res: JSON) -> JSON:
+    """One row of the actions tab for one resource (the resource panel shows it alone)."""
+    try:
+        actions, error = sorted(_actions_for(ctx, res), key=lambda a: a.get("name", "")), ""
+    except ArgoCDError as exc:
+        actions, error = [], error_text(exc, ctx.instance.name)
+    return {"res": res, "actions": actions, "error": error, "dom": "panel"}
+
+
 def actions_context(ctx: AppContext, request: HttpRequest) -> JSON:
     resources = [r for r in (ctx.app.get("status") or {}).get("resources") or [] if not r.get("hook")]
-
-    def actions_for(res: JSON) -> list[JSON]:
-        return ctx.client.list_resource_actions(
-            ctx.name,
-            namespace=res.get("namespace") or None,
-            resource_name=res["name"],
-            version=res.get("version", "v1"),
-            kind=res["kind"],
-            group=res.get("group") or None,
-            **ctx.scope,
-        )
-
     # One call per resource: bound it so a huge app cannot turn this tab into hundreds of requests.
     asked = resources[:MAX_ACTION_LOOKUPS]
-    outcomes = fan_out({i: partial(actions_for, r) for i, r in enumerate(asked)}, max_workers=6, deadline=8.0)
+    calls = {i: partial(_actions_for, ctx, r) for i, r in enumerate(asked)}
+    outcomes = fan_out(calls, max_workers=6, deadline=8.0)
     rows = []
     for i, res in enumerate(resources):
-        outcome = outcomes.get(i) or Outcome(ok=False, error=errors.ArgoCDError("actions not looked up (too many)"))
+        outcome = outcomes.get(i) or Outcome(ok=False, error=ArgoCDError("actions not looked up (too many)"))
         actions = sorted(outcome.value or [], key=lambda a: a.get("name", "")) if outcome.ok else []
         rows.append(
             {

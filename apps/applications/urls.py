@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import follow, logs, views
+from . import follow, logs, panel, views
 
 app_name = "applications"
 
@@ -18,4 +18,5 @@ urlpatterns = [
     path("applications/<str:instance>/<str:name>/delete/", views.delete, name="delete"),
     path("applications/<str:instance>/<str:name>/logs/stream/", follow.log_stream, name="log_stream"),
     path("applications/<str:instance>/<str:name>/logs/download/", logs.download, name="log_download"),
+    path("applications/<str:instance>/<str:name>/resource/panel/", panel.resource_panel, name="resource_panel"),
 ]

@@ -228,21 +228,3 @@ def diff_text(
     """The diff of two texts already split in lines (the managed-fields and status toggles do nothing)."""
     options = DiffOptions.from_query(query or {})
     return Diff(before, after, a, b, options, toggles(options, query if link_query is None else link_query))
-
-
-def diff_lines(before: list[str], after: list[str], a: str = "before", b: str = "after") -> list[dict[str, str]]:
-    """`{"text", "cls"}` rows of a plain unified diff (cls add, del, hunk, file or ""), for text exports."""
-    rows = []
-    for line in difflib.unified_diff(before, after, a, b, lineterm=""):
-        if line.startswith(("+++", "---")):
-            cls = "file"
-        elif line.startswith("+"):
-            cls = "add"
-        elif line.startswith("-"):
-            cls = "del"
-        elif line.startswith("@@"):
-            cls = "hunk"
-        else:
-            cls = ""
-        rows.append({"text": line, "cls": cls})
-    return rows

@@ -22,6 +22,7 @@ from django.utils import timezone
 from apps.argocd import errors
 
 from .models import Operation
+from .progress import with_waves
 
 POLL_SECONDS = 0.5
 LOST_ANSWER_CHECK_SECONDS = 3.0  # after a lost answer, reads show no sign of the request this long ⇒ send it again
@@ -236,7 +237,7 @@ def follow(op: Operation, client, *, total: int | None = None, mine: bool = Fals
             continue
         if mine and is_ours(state.get("operation"), op):
             started_at = state.get("startedAt") or started_at
-        rows = _resource_rows(state)
+        rows = with_waves(_resource_rows(state), app)
         count = total if total is not None else _total_resources(app, op)
         count = max(count, len(rows))
         progress = min(99, len(rows) * 100 // count) if count else 0

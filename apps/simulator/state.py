@@ -332,6 +332,9 @@ class State:
             else:
                 row["status"] = "Synced" if live is not None and resources.is_subset(tgt, live) else "OutOfSync"
             out_of_sync |= row["status"] != "Synced"
+            wave = resources.wave_of(tgt if tgt is not None else live)
+            if wave:  # Argo CD omits a zero syncWave
+                row["syncWave"] = wave
             if kind == "Deployment":
                 row["health"] = {"status": "Missing" if live is None else self._deploy_health(rec, live)}
             elif kind == "Service":

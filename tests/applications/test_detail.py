@@ -48,10 +48,9 @@ def test_tree_tab_over_htmx_is_a_fragment_nesting_pods_under_their_deployment(ad
     assert response.status_code == 200
     body = response.content.decode()
     assert "<html" not in body
-    assert "<strong>Deployment</strong>" in body and "<strong>Pod</strong>" in body
-    # Deployment > ReplicaSet > Pod: the pod sits two <ul> levels below the deployment's <li>.
-    deployment = body.index("<strong>Deployment</strong>")
-    assert body.index("<strong>ReplicaSet</strong>", deployment) < body.index("<strong>Pod</strong>", deployment)
+    # Deployment > ReplicaSet > Pod: drawn depth first, each a column further right.
+    deployment = body.index('data-kind="Deployment"')
+    assert body.index('data-kind="ReplicaSet"', deployment) < body.index('data-kind="Pod"', deployment)
     assert 'class="badge Healthy"' in body
 
 
