@@ -10,12 +10,14 @@ import hashlib
 import hmac
 import json
 import logging
+import smtplib
 import time
 import urllib.error
 import urllib.request
 from typing import Any
 
 from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 
 from apps.access import glob
@@ -116,9 +118,43 @@ def sign(secret: str, raw: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
 
 
-def send(delivery: Delivery) -> int:
-    """POST the message once; return the HTTP status, or raise DeliveryError."""
+def email_subject(data: dict[str, Any]) -> str:
+    if data["type"] == "test":
+        return "[Argo CD Portal] Test notification"
+    what = f"{data['kind']} {data['name']}".strip() or "-"
+    return f"[Argo CD Portal] {data['type']}: {data['action']} {what} on {data['instance'] or '-'}"
+
+
+def email_text(data: dict[str, Any]) -> str:
+    if data["type"] == "test":
+        return f"This is a test notification from Argo CD Portal.\n\nDestination: {data['url']}\n"
+    labels = {"type": "Event", "actor": "Who", "action": "Action", "kind": "Kind", "name": "Name",
+              "instance": "Instance", "outcome": "Outcome", "at": "At"}  # fmt: skip
+    lines = [f"{label}: {data[key]}" for key, label in labels.items()]
+    if data["error"]:
+        lines.append(f"Error: {data['error']}")
+    return "\n".join([*lines, "", f"Audit event: {data['url']}", ""])
+
+
+def send_email(delivery: Delivery) -> None:
+    """Send the message once through the configured mail server, or raise DeliveryError."""
     dest = delivery.destination
+    data = body(delivery)
+    message = EmailMessage(subject=email_subject(data), body=email_text(data), to=dest.recipient_list,
+                           headers={"X-Portal-Event": str(data["event"] or "test")})  # fmt: skip
+    try:
+        with get_connection(fail_silently=False) as connection:
+            connection.send_messages([message])
+    except (smtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(f"mail server {settings.EMAIL_HOST}:{settings.EMAIL_PORT}: {exc}") from None
+
+
+def send(delivery: Delivery) -> int | None:
+    """Deliver the message once; return the HTTP status (None for email), or raise DeliveryError."""
+    dest = delivery.destination
+    if dest.kind == Destination.Kind.EMAIL:
+        send_email(delivery)
+        return None
     data = body(delivery)
     payload = {"text": slack_text(data)} if dest.kind == Destination.Kind.SLACK else data
     raw = json.dumps(payload, separators=(",", ":")).encode()

@@ -48,8 +48,9 @@ def _set_owner(request: HttpRequest, dest: Destination) -> None:
 
 def _snapshot(dest: Destination) -> dict:
     subs = [{"events": s.events, "instance_glob": s.instance_glob} for s in dest.subscriptions.all()]
-    return {"name": dest.name, "kind": dest.kind, "url": dest.url, "enabled": dest.enabled, "owner": dest.owner,
-            "signed": bool(dest.secret), "subscriptions": subs}  # fmt: skip
+    return {"name": dest.name, "kind": dest.kind, "url": dest.url, "recipients": dest.recipients,
+            "enabled": dest.enabled, "owner": dest.owner, "signed": bool(dest.secret),
+            "subscriptions": subs}  # fmt: skip
 
 
 def _audit(request: HttpRequest, action: str, dest: Destination, **extra) -> None:

@@ -74,3 +74,82 @@ def receiver():
     r = Receiver(SECRET)
     yield r
     r.stop()
+
+
+class Inbox:
+    """A real SMTP server (aiosmtpd) on a free port that requires a login and keeps every message it accepts."""
+
+    USER, PASSWORD = "portal-mailer", "smtp-Pass-Word-77"
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+        import warnings
+
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        self.messages: list = []
+        self.logins: list[str] = []
+        self.lock = threading.Lock()
+        inbox = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's naming
+                import email
+                from email import policy
+
+                with inbox.lock:
+                    inbox.messages.append({
+                        "to": list(envelope.rcpt_tos),
+                        "raw": envelope.content,
+                        "message": email.message_from_bytes(envelope.content, policy=policy.default),
+                    })  # fmt: skip
+                return "250 Message accepted"
+
+        def authenticate(server, session, envelope, mechanism, auth_data):
+            ok = auth_data.login.decode() == Inbox.USER and auth_data.password.decode() == Inbox.PASSWORD
+            if ok:
+                inbox.logins.append(auth_data.login.decode())
+            return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 on a failure
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # login without TLS: fine on loopback in a test
+            self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, authenticator=authenticate,
+                                         auth_required=True, auth_require_tls=False)  # fmt: skip
+            self.controller.start()
+
+    def wait_for(self, count: int, timeout: float = 60) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.05)
+        raise AssertionError(f"the mail server got {len(self.messages)} message(s), expected {count}")
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def inbox(monkeypatch, settings):
+    """The SMTP server, and the settings that point the portal (and a worker started after it) at it."""
+    server = Inbox()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"  # the test runner's default is locmem
+    smtp = {"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(server.port), "EMAIL_HOST_USER": Inbox.USER,
+            "EMAIL_HOST_PASSWORD": Inbox.PASSWORD, "DEFAULT_FROM_EMAIL": "portal@example.test"}  # fmt: skip
+    for name, value in smtp.items():
+        monkeypatch.setenv(name, value)
+        setattr(settings, name, int(value) if name == "EMAIL_PORT" else value)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_worker(inbox, celery_worker):
+    """A Celery worker that reads the mail server's settings (the inbox fixture sets them before it starts)."""
+    return celery_worker
