@@ -6,6 +6,7 @@ from django.core.validators import validate_email
 from apps.access import glob
 from apps.instances.models import validate_instance_url
 
+from . import safeurl
 from .models import Destination, EventType, Subscription
 
 
@@ -54,6 +55,11 @@ class DestinationForm(forms.ModelForm):
             data["recipients"] = ""
             if not data.get("url") and "url" not in self.errors:
                 self.add_error("url", "A webhook needs its URL, e.g. https://hooks.example.com/portal.")
+            elif data.get("url"):
+                try:
+                    safeurl.check(data["url"])
+                except safeurl.UnsafeURL as exc:
+                    self.add_error("url", str(exc))
         return data
 
     def save(self, commit: bool = True) -> Destination:

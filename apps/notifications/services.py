@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import smtplib
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from django.conf import settings
@@ -23,18 +22,36 @@ from django.db import transaction
 from apps.access import glob
 from apps.audit.models import AuditEvent
 
+from . import safeurl
 from .models import Delivery, Destination, EventType, Subscription
 
 log = logging.getLogger("portal.notifications")
 TIMEOUT = 5.0
+DESTINATION_KIND = "notification-destination"
 
 
 class DeliveryError(Exception):
-    """A destination did not accept a message (network error or a non-2xx answer)."""
+    """A destination did not accept a message (network error or a non-2xx answer).
+
+    `permanent` errors are not retried: trying again would give the same answer (a redirect, a refused address).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class DeliveryRefused(DeliveryError):
+    """The portal itself refused to call the destination (an internal address, a scheme other than http(s))."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
 
 
 def event_type(event: AuditEvent) -> str | None:
     """What kind of news an audit event is, or None when it is not worth telling anyone."""
+    if event.kind == DESTINATION_KIND:
+        return None  # a destination's own refused delivery would otherwise be told to it again, and again
     if event.kind == "instance" and event.action == "health" and event.outcome == AuditEvent.Outcome.FAILED:
         return EventType.INSTANCE_UNREACHABLE
     if event.outcome == AuditEvent.Outcome.DENIED:
@@ -162,11 +179,18 @@ def send(delivery: Delivery) -> int | None:
     headers = {"Content-Type": "application/json", "User-Agent": "argocd-portal", "X-Portal-Timestamp": timestamp}
     if dest.secret:
         headers["X-Portal-Signature"] = sign(dest.secret, raw)
-    request = urllib.request.Request(dest.url, data=raw, headers=headers, method="POST")  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - http(s) only, by the form
-            return response.status
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"{dest.url} answered HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise DeliveryError(f"{dest.url}: {getattr(exc, 'reason', exc)}") from None
+        status, location = safeurl.post(dest.url, raw, headers, TIMEOUT)
+    except safeurl.UnsafeURL as exc:
+        raise DeliveryRefused(f"Refused to call {dest.url}: {exc}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise DeliveryError(f"{dest.url}: {exc}") from None
+    if 300 <= status < 400:
+        raise DeliveryError(
+            f"{dest.url} answered HTTP {status}, a redirect to {location or 'nowhere'}: redirects are not followed; "
+            "point the destination at the final address.",
+            permanent=True,
+        )
+    if not 200 <= status < 300:
+        raise DeliveryError(f"{dest.url} answered HTTP {status}")
+    return status

@@ -14,8 +14,9 @@ from apps.teams.models import Membership, Team
 
 from .forms import DestinationForm, SubscriptionForm
 from .models import Delivery, Destination
+from .services import DESTINATION_KIND
 
-KIND = "notification-destination"
+KIND = DESTINATION_KIND
 
 
 def _teams(user) -> QuerySet[Team]:

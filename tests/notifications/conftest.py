@@ -14,10 +14,36 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def local_receivers_allowed(monkeypatch, settings):
+    """The test receivers listen on loopback, which webhooks may call only when allowed (here and in a worker)."""
+    monkeypatch.setenv("NOTIFY_ALLOWED_HOSTS", "127.0.0.1")
+    settings.NOTIFY_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
+@pytest.fixture(autouse=True)
+def dns(monkeypatch) -> dict[str, str]:
+    """Names the tests use, resolved in this process without a DNS server; a test changes the table to make a
+    name resolve elsewhere. Any other name (127.0.0.1, localhost) resolves as usual."""
+    import socket
+
+    table = {"hooks.example.com": "93.184.215.14", "x.example.com": "93.184.215.14"}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host in table:
+            family = socket.AF_INET6 if ":" in table[host] else socket.AF_INET
+            return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (table[host], port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return table
+
+
 class Receiver:
     """A webhook receiver on a free port that checks each request's HMAC signature as a real consumer would."""
 
-    def __init__(self, secret: str, codes: list[int] | None = None) -> None:
+    def __init__(self, secret: str, codes: list[int] | None = None, location: str = "") -> None:
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -40,8 +66,11 @@ class Receiver:
                         "signed": hmac.compare_digest(expected, signature),
                         "timestamp": self.headers.get("X-Portal-Timestamp", ""),
                         "code": code,
+                        "host": self.headers.get("Host", ""),
                     })  # fmt: skip
                 self.send_response(code)
+                if location and 300 <= code < 400:
+                    self.send_header("Location", location)
                 self.end_headers()
 
             def log_message(self, *args) -> None:
