@@ -945,7 +945,7 @@ register(
         extras=(
             Extra(
                 "rotate-portal-token",
-                "Rotate the portal's token",
+                "Rotate the portal's API token",
                 "admin",
                 confirm="Creates a new API token for the portal's own account, checks it, stores it, "
                 "then deletes the old one.",
