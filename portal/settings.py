@@ -389,3 +389,18 @@ if LOCAL_LOGIN not in {"on", "admins-only"}:
 
 # The portal's public address, used for links in notifications (e.g. https://portal.example.com).
 PORTAL_URL = os.environ.get("PORTAL_URL", "")
+
+# Email notifications go through Django's SMTP backend; the password is only ever sent to the mail server.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS (STARTTLS) and EMAIL_USE_SSL (implicit TLS) exclude each other")
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", 10))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "argocd-portal@localhost")
+# Webhook hosts that may resolve to internal addresses (loopback, private, link-local…), e.g. an in-cluster
+# chat bridge; every other webhook must resolve to public addresses only, checked on save and at each delivery.
+NOTIFY_ALLOWED_HOSTS = [host.lower() for host in env_list("NOTIFY_ALLOWED_HOSTS")]

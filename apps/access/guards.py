@@ -64,6 +64,32 @@ def probe(request: HttpRequest, instance: str, kind: str, target: str, why: str)
            error=f"answered 404: {why}", payload={"path": request.get_full_path()[:500]})  # fmt: skip
 
 
+# What each action is, as the verb phrase of "You may not … <kind> <name>" (an action's value is not English).
+REFUSED_PHRASES = {
+    "view": "see",
+    "sync": "sync",
+    "rollback": "roll back",
+    "terminate": "terminate the operation of",
+    "action": "run resource actions on",
+    "logs": "read the logs of",
+    "edit": "edit",
+    "create": "create",
+    "delete": "delete",
+    "rotate": "rotate the tokens of",
+    "override": "override the change windows of",
+    "autosync": "turn automated sync on or off for",
+    "refresh": "refresh",
+    "admin": "administer",
+}
+
+
+def refusal(action: str, kind: str, name: str, instance: str) -> str:
+    """The sentence of a 403, e.g. "You may not read the logs of application payments-api on argocd-east."."""
+    phrase = REFUSED_PHRASES.get(action, action)
+    what = f"{kind}s" if name in ("", "*") else f"{kind} {name}"
+    return f"You may not {phrase} {what} on {instance}."
+
+
 def require(
     request: HttpRequest,
     action: str,
@@ -93,7 +119,7 @@ def require(
         error="not granted",
     )
     if action != "view" and can(request.user, "view", instance, project, app):
-        raise PermissionDenied(f"You may not {action} {kind} {name or app} on {instance.name}.")
+        raise PermissionDenied(refusal(action, kind, name or app, instance.name))
     raise Http404("Not found, or you may not see it.")
 
 

@@ -278,7 +278,7 @@ def register_instance(
         instance.save()
         change.target["payload"] = {**change.target["payload"], **_credential_facts(creds)}
         change.succeeded(after=snapshot(instance))
-    _revoke_replaced_key(instance, replaced)
+    _revoke_replaced_key(instance, replaced, request)
     check_instance(instance)
     instance.login_session_expires_at = creds.login_session_expires_at  # for the page, not stored
     return instance
@@ -352,7 +352,7 @@ def update_instance(
             change.succeeded(after=snapshot(instance))
         else:
             _audit(request, "update", Outcome.SUCCEEDED, instance.name, before=before, after=snapshot(instance))
-    _revoke_replaced_key(instance, replaced)
+    _revoke_replaced_key(instance, replaced, request)
     return instance
 
 
@@ -374,17 +374,24 @@ def _portal_key(instance: Instance) -> tuple[str, str, str] | None:
     return None
 
 
-def _revoke_replaced_key(instance: Instance, old: tuple[str, str, str] | None) -> None:
-    """After new credentials are stored, revoke the portal's previous API key so keys do not pile up."""
+def _revoke_replaced_key(instance: Instance, old: tuple[str, str, str] | None, request: HttpRequest | None) -> None:
+    """After new credentials are stored, revoke the portal's previous API key so keys do not pile up.
+
+    Deleting a key is a change in Argo CD: its intent is on the audit chain before the call, its outcome after.
+    """
     if old is None or old[1] == instance.token_id:
         return
     username, token_id, token = old
+    change = _begin(request, "revoke-replaced-key", instance.name, payload={"account": username, "key_id": token_id})
     try:
         with _client(instance.url, name=instance.name, verify_tls=instance.verify_tls,
                      ca_bundle=instance.ca_bundle, token=token) as client:  # fmt: skip
             client.delete_account_token(username, token_id)
     except ArgoCDError as exc:
         log.warning("%s: could not revoke the replaced API key %s: %s", instance.name, token_id, exc)
+        change.failed(f"Could not revoke the replaced API key {token_id} of {username} in {instance.name}: {exc}")
+        return
+    change.succeeded()
 
 
 def delete_instance(instance: Instance, request: HttpRequest | None) -> str:

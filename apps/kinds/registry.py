@@ -751,9 +751,18 @@ register(
 
 def _cert_key(o: JSON) -> str:
     # Argo CD keeps one TLS entry per server name and derives its sub-type (rsa, ecdsa…) from the certificate;
-    # a known-hosts entry is kept per server name and key type.
-    sub = "" if o.get("certType") == "https" else o.get("certSubType", "")
-    return f"{o.get('serverName', '')}:{o.get('certType', '')}:{sub}"
+    # a known-hosts entry is kept per server name and key type. So: "host:https", "host:ssh:ssh-ed25519".
+    if o.get("certType") == "https":
+        return f"{o.get('serverName', '')}:https"
+    return f"{o.get('serverName', '')}:{o.get('certType', '')}:{o.get('certSubType', '')}"
+
+
+def _cert_parts(key: str) -> tuple[str, str, str]:
+    """(server name, type, sub-type) of a key; "host:https:" (the older form of a TLS key) still reads."""
+    if key.endswith((":https", ":https:")):
+        return key.rsplit(":https", 1)[0], "https", ""
+    host, ctype, sub = (["", "", *key.rsplit(":", 2)])[-3:]
+    return host, ctype, sub
 
 
 def _cert_identity(o: JSON) -> JSON:
@@ -763,15 +772,15 @@ def _cert_identity(o: JSON) -> JSON:
 
 
 def _cert_get(c: ArgoCDClient, key: str) -> JSON:
-    host, ctype, sub = key.rsplit(":", 2)
+    host, ctype, sub = _cert_parts(key)
     for cert in c.list_certificates(host_name_pattern=host, cert_type=ctype or None):
-        if _cert_key(cert) == key:
+        if _cert_parts(_cert_key(cert)) == (host, ctype, sub):
             return cert
     return _missing(c, key)
 
 
 def _cert_delete(c: ArgoCDClient, key: str, obj: JSON) -> Any:
-    host, ctype, sub = key.rsplit(":", 2)
+    host, ctype, sub = _cert_parts(key)
     return c.delete_certificates(host_name_pattern=host, cert_type=ctype or None, cert_sub_type=sub or None)
 
 
@@ -936,7 +945,7 @@ register(
         extras=(
             Extra(
                 "rotate-portal-token",
-                "Rotate the portal's token",
+                "Rotate the portal's API token",
                 "admin",
                 confirm="Creates a new API token for the portal's own account, checks it, stores it, "
                 "then deletes the old one.",

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
-from apps.access.guards import require
-from apps.access.rules import can, instances_visible
+from apps.access.guards import refusal, require
+from apps.access.rules import can, can_somewhere, instances_visible
 from apps.argocd import ArgoCDError, errors, fan_out
 from apps.audit.chain import redact
-from apps.audit.service import begin
+from apps.audit.service import Outcome, begin, record
 from apps.instances.models import Instance
 
 from .registry import JSON, ResourceKind
@@ -77,13 +78,27 @@ def _find(kind: ResourceKind, client, key: str) -> JSON | None:
     return next((o for o in kind.list(client, {}) if kind.key(o) == key), None)
 
 
+def may_create(user, kind: ResourceKind, instance: Instance) -> bool:
+    """Whether to offer the create form: the grant itself for instance-wide kinds, a grant of create in some
+    project for project-scoped ones (the project the form names is checked on submit)."""
+    if kind.project_of is None:
+        return can(user, "create", instance)
+    return can_somewhere(user, "create", instance)
+
+
 def precheck(request: HttpRequest, action: str, kind: ResourceKind, instance: Instance, key: str = "") -> None:
     """Before asking Argo CD anything: instance-wide kinds need the grant itself; project-scoped kinds at
-    least some grant on the instance (the object's own project is checked once it is read)."""
+    least some grant on the instance (the object's own project is checked once it is read), and to create, a
+    grant of create in some project."""
     if kind.project_of is None:
         check(request, action, kind, instance, None, key)
     elif instance not in instances_visible(request.user):
         require(request, "view", instance, kind=kind.audit_kind, name=key)  # 404, audited
+    elif action == "create" and not can_somewhere(request.user, "create", instance):
+        # They see the instance, so say why rather than answer "not found"; audited like every refusal.
+        record(request, action="create", outcome=Outcome.DENIED, instance=instance.name, kind=kind.audit_kind,
+               error="no grant allows create on this instance")  # fmt: skip
+        raise PermissionDenied(refusal("create", kind.audit_kind, "", instance.name))
 
 
 def check(request: HttpRequest, action: str, kind: ResourceKind, instance: Instance, obj: JSON | None, key: str) -> str:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh, trigger_client_event
 
 from apps.access.guards import get_instance
-from apps.access.rules import can
+from apps.access.rules import can, is_platform_admin
 from apps.audit.service import Outcome, record
 from apps.core import documents
 from apps.core.argocd_pages import argocd_errors
@@ -61,8 +61,9 @@ def kind_list(request: HttpRequest, kind: str) -> HttpResponse:
         for b in blocks
         for obj in b.rows
     ]
-    # Project-scoped kinds check the project named in the form on submit, so the form is offered everywhere.
-    creatable = [i.name for i in instances if k.create and (k.project_of or can(request.user, "create", i))]
+    # Project-scoped kinds check the project named in the form on submit: the form is offered where some grant
+    # allows creating in some project, never where every submit would be refused.
+    creatable = [i.name for i in instances if k.create and services.may_create(request.user, k, i)]
     context = {
         "kind": k,
         "instances": instances,
@@ -71,6 +72,7 @@ def kind_list(request: HttpRequest, kind: str) -> HttpResponse:
         "blocks": blocks,
         "rows": rows,
         "creatable": creatable,
+        "granted_only": not is_platform_admin(request.user),
     }
     return render(request, "kinds/list.html#rows" if request.htmx else "kinds/list.html", context)
 

@@ -17,15 +17,18 @@ class EventType(models.TextChoices):
 
 
 class Destination(models.Model):
-    """A webhook. Owned by a team, a user, or nobody (platform-wide, managed by platform admins only)."""
+    """A webhook or a list of email addresses. Owned by a team, a user, or nobody (platform-wide, managed by
+    platform admins only)."""
 
     class Kind(models.TextChoices):
         WEBHOOK = "webhook", "Webhook (JSON signed with HMAC-SHA256)"
         SLACK = "slack", "Slack-compatible"
+        EMAIL = "email", "Email"
 
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.WEBHOOK)
-    url = models.URLField(max_length=500)
+    url = models.URLField(max_length=500, blank=True, default="")
+    recipients = models.CharField(max_length=1000, blank=True, default="")  # email: comma-separated addresses
     secret = EncryptedTextField(blank=True, default="")
     enabled = models.BooleanField(default=True)
     team = models.ForeignKey("teams.Team", null=True, blank=True, on_delete=models.CASCADE)
@@ -42,6 +45,19 @@ class Destination(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_email(self) -> bool:
+        return self.kind == self.Kind.EMAIL
+
+    @property
+    def recipient_list(self) -> list[str]:
+        return [address.strip() for address in self.recipients.split(",") if address.strip()]
+
+    @property
+    def address(self) -> str:
+        """Where messages go, as the pages show it."""
+        return ", ".join(self.recipient_list) if self.is_email else self.url
 
     @property
     def owner(self) -> str:

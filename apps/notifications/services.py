@@ -8,31 +8,50 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
+import smtplib
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 
 from apps.access import glob
 from apps.audit.models import AuditEvent
 
+from . import safeurl
 from .models import Delivery, Destination, EventType, Subscription
 
 log = logging.getLogger("portal.notifications")
 TIMEOUT = 5.0
+DESTINATION_KIND = "notification-destination"
 
 
 class DeliveryError(Exception):
-    """A destination did not accept a message (network error or a non-2xx answer)."""
+    """A destination did not accept a message (network error or a non-2xx answer).
+
+    `permanent` errors are not retried: trying again would give the same answer (a redirect, a refused address).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class DeliveryRefused(DeliveryError):
+    """The portal itself refused to call the destination (an internal address, a scheme other than http(s))."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
 
 
 def event_type(event: AuditEvent) -> str | None:
     """What kind of news an audit event is, or None when it is not worth telling anyone."""
+    if event.kind == DESTINATION_KIND:
+        return None  # a destination's own refused delivery would otherwise be told to it again, and again
     if event.kind == "instance" and event.action == "health" and event.outcome == AuditEvent.Outcome.FAILED:
         return EventType.INSTANCE_UNREACHABLE
     if event.outcome == AuditEvent.Outcome.DENIED:
@@ -116,9 +135,43 @@ def sign(secret: str, raw: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
 
 
-def send(delivery: Delivery) -> int:
-    """POST the message once; return the HTTP status, or raise DeliveryError."""
+def email_subject(data: dict[str, Any]) -> str:
+    if data["type"] == "test":
+        return "[Argo CD Portal] Test notification"
+    what = f"{data['kind']} {data['name']}".strip() or "-"
+    return f"[Argo CD Portal] {data['type']}: {data['action']} {what} on {data['instance'] or '-'}"
+
+
+def email_text(data: dict[str, Any]) -> str:
+    if data["type"] == "test":
+        return f"This is a test notification from Argo CD Portal.\n\nDestination: {data['url']}\n"
+    labels = {"type": "Event", "actor": "Who", "action": "Action", "kind": "Kind", "name": "Name",
+              "instance": "Instance", "outcome": "Outcome", "at": "At"}  # fmt: skip
+    lines = [f"{label}: {data[key]}" for key, label in labels.items()]
+    if data["error"]:
+        lines.append(f"Error: {data['error']}")
+    return "\n".join([*lines, "", f"Audit event: {data['url']}", ""])
+
+
+def send_email(delivery: Delivery) -> None:
+    """Send the message once through the configured mail server, or raise DeliveryError."""
     dest = delivery.destination
+    data = body(delivery)
+    message = EmailMessage(subject=email_subject(data), body=email_text(data), to=dest.recipient_list,
+                           headers={"X-Portal-Event": str(data["event"] or "test")})  # fmt: skip
+    try:
+        with get_connection(fail_silently=False) as connection:
+            connection.send_messages([message])
+    except (smtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(f"mail server {settings.EMAIL_HOST}:{settings.EMAIL_PORT}: {exc}") from None
+
+
+def send(delivery: Delivery) -> int | None:
+    """Deliver the message once; return the HTTP status (None for email), or raise DeliveryError."""
+    dest = delivery.destination
+    if dest.kind == Destination.Kind.EMAIL:
+        send_email(delivery)
+        return None
     data = body(delivery)
     payload = {"text": slack_text(data)} if dest.kind == Destination.Kind.SLACK else data
     raw = json.dumps(payload, separators=(",", ":")).encode()
@@ -126,11 +179,18 @@ def send(delivery: Delivery) -> int:
     headers = {"Content-Type": "application/json", "User-Agent": "argocd-portal", "X-Portal-Timestamp": timestamp}
     if dest.secret:
         headers["X-Portal-Signature"] = sign(dest.secret, raw)
-    request = urllib.request.Request(dest.url, data=raw, headers=headers, method="POST")  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - http(s) only, by the form
-            return response.status
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"{dest.url} answered HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise DeliveryError(f"{dest.url}: {getattr(exc, 'reason', exc)}") from None
+        status, location = safeurl.post(dest.url, raw, headers, TIMEOUT)
+    except safeurl.UnsafeURL as exc:
+        raise DeliveryRefused(f"Refused to call {dest.url}: {exc}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise DeliveryError(f"{dest.url}: {exc}") from None
+    if 300 <= status < 400:
+        raise DeliveryError(
+            f"{dest.url} answered HTTP {status}, a redirect to {location or 'nowhere'}: redirects are not followed; "
+            "point the destination at the final address.",
+            permanent=True,
+        )
+    if not 200 <= status < 300:
+        raise DeliveryError(f"{dest.url} answered HTTP {status}")
+    return status

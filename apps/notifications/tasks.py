@@ -6,8 +6,10 @@ from celery import shared_task
 from django.db.models import F
 from django.utils import timezone
 
+from apps.audit.service import Outcome, record
+
 from .models import Delivery
-from .services import DeliveryError, plan, send
+from .services import DESTINATION_KIND, DeliveryError, DeliveryRefused, plan, send
 
 MAX_RETRIES = 5
 
@@ -38,10 +40,21 @@ def deliver(self, delivery_id: int) -> None:
     try:
         code = send(delivery)
     except DeliveryError as exc:
-        last = self.request.retries >= MAX_RETRIES
+        last = exc.permanent or self.request.retries >= MAX_RETRIES
         status = Delivery.Status.FAILED if last else Delivery.Status.RETRYING
         Delivery.objects.filter(pk=delivery_id).update(status=status, last_error=str(exc)[:2000])
+        if isinstance(exc, DeliveryRefused):
+            _audit_refusal(delivery, str(exc))
+        if exc.permanent:
+            return
         raise
     Delivery.objects.filter(pk=delivery_id).update(
         status=Delivery.Status.DELIVERED, last_status_code=code, delivered_at=timezone.now()
     )
+
+
+def _audit_refusal(delivery: Delivery, error: str) -> None:
+    dest = delivery.destination
+    record(None, action="deliver", outcome=Outcome.DENIED, actor="portal", kind=DESTINATION_KIND, name=dest.name,
+           team=dest.team.slug if dest.team_id else "", error=error,
+           payload={"delivery": delivery.pk, "event": delivery.event_id, "url": dest.url})  # fmt: skip

@@ -14,8 +14,9 @@ from apps.teams.models import Membership, Team
 
 from .forms import DestinationForm, SubscriptionForm
 from .models import Delivery, Destination
+from .services import DESTINATION_KIND
 
-KIND = "notification-destination"
+KIND = DESTINATION_KIND
 
 
 def _teams(user) -> QuerySet[Team]:
@@ -48,8 +49,9 @@ def _set_owner(request: HttpRequest, dest: Destination) -> None:
 
 def _snapshot(dest: Destination) -> dict:
     subs = [{"events": s.events, "instance_glob": s.instance_glob} for s in dest.subscriptions.all()]
-    return {"name": dest.name, "kind": dest.kind, "url": dest.url, "enabled": dest.enabled, "owner": dest.owner,
-            "signed": bool(dest.secret), "subscriptions": subs}  # fmt: skip
+    return {"name": dest.name, "kind": dest.kind, "url": dest.url, "recipients": dest.recipients,
+            "enabled": dest.enabled, "owner": dest.owner, "signed": bool(dest.secret),
+            "subscriptions": subs}  # fmt: skip
 
 
 def _audit(request: HttpRequest, action: str, dest: Destination, **extra) -> None:

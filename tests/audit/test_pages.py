@@ -195,3 +195,11 @@ def test_an_export_is_audited_with_its_filters_and_leaves_itself_out(admin_clien
     assert audit.request == {"format": "jsonl", "filters": "instance=prod", "through_id": kept.id, "request_id": ANY}
     everything = export_rows(admin_client.get("/audit/export.csv"))
     assert int(everything[0]["id"]) == audit.id  # the first export shows in the next one, not in itself
+
+
+def test_the_name_column_names_an_app_the_same_way_with_or_without_its_namespace(admin_client):
+    event(actor="dora", instance="prod", kind="application", namespace="argocd", name="pay-api")
+    event(actor="dora", instance="prod", kind="application", name="pay-api", action="refresh")
+    body = admin_client.get("/audit/").content.decode()
+    assert "argocd/pay-api" not in body
+    assert '<td title="namespace argocd">pay-api</td>' in body and "<td>pay-api</td>" in body

@@ -172,7 +172,7 @@ def test_register_instance_is_idempotent_by_name(sim):
         .order_by("id")
         .values_list("action", "actor")
     )
-    assert actions == [("create", "system"), ("update", "system")]
+    assert actions == [("create", "system"), ("update", "system"), ("revoke-replaced-key", "system")]
 
 
 def test_register_instance_raises_a_clear_error_when_it_cannot_connect(free_port):
@@ -255,3 +255,34 @@ def test_tls_verification_can_be_switched_off(admin_client, tls_sim):
     instance = Instance.objects.get(name="sim-insecure")
     assert instance.verify_tls is False
     assert "not verified" in admin_client.get("/instances/sim-insecure/").content.decode()
+
+
+def test_revoking_the_replaced_key_is_audited_before_argo_cd_is_called(sim, monkeypatch):
+    from apps.argocd import ArgoCDClient
+
+    first = register_instance(name="sim-revoke", url=sim.url, username="portal", password="portal-password")
+    seen_at_call: list[list[str]] = []
+    real_delete = ArgoCDClient.delete_account_token
+
+    def delete_and_look(self, name, token_id):
+        seen_at_call.append(
+            list(AuditEvent.objects.filter(action="revoke-replaced-key").values_list("outcome", flat=True))
+        )
+        return real_delete(self, name, token_id)
+
+    monkeypatch.setattr(ArgoCDClient, "delete_account_token", delete_and_look)
+    register_instance(name="sim-revoke", url=sim.url, username="portal", password="portal-password")
+    assert seen_at_call == [["started"]], "the intent is committed before the key is deleted"
+    intent, outcome = AuditEvent.objects.filter(action="revoke-replaced-key").order_by("id")
+    assert (intent.outcome, outcome.outcome, outcome.intent_id) == ("started", "succeeded", intent.pk)
+    assert (outcome.instance, outcome.kind, outcome.actor) == ("sim-revoke", "instance", "system")
+    assert intent.request["key_id"] == first.token_id and intent.request["account"] == "portal"
+    assert first.token_id not in {t["id"] for t in sim.state.accounts["portal"].tokens}
+
+
+def test_a_replaced_key_argo_cd_refuses_to_revoke_is_audited_as_failed(sim):
+    first = register_instance(name="sim-revoke-2", url=sim.url, username="portal", password="portal-password")
+    sim.state.accounts["portal"].tokens = [t for t in sim.state.accounts["portal"].tokens if t["id"] != first.token_id]
+    register_instance(name="sim-revoke-2", url=sim.url, username="portal", password="portal-password")
+    outcome = AuditEvent.objects.exclude(outcome="started").get(action="revoke-replaced-key", instance="sim-revoke-2")
+    assert outcome.outcome == "failed" and first.token_id in outcome.error and "sim-revoke-2" in outcome.error

@@ -50,12 +50,15 @@ def test_https_certificate_is_added_listed_filtered_and_deleted(admin_client, ar
     assert [c["certType"] for c in certs_for(sim, host)] == ["https"]
     listed = admin_client.get(f"/kinds/certificates/?hostNamePattern={host}&certType=https").content.decode()
     assert host in listed and "github.com" not in listed
-    key = f"{host}:https:"
+    key = f"{host}:https"
+    assert f"/kinds/certificates/sim-k/{quote(key, safe='')}/" in listed, "a TLS entry is named host:https"
+    assert f"{host}:https:" not in listed
     detail = admin_client.get(f"/kinds/certificates/sim-k/{quote(key, safe='')}/").content.decode()
     assert "BEGIN CERTIFICATE" in detail
     r = admin_client.post(f"/kinds/certificates/sim-k/{quote(key, safe='')}/delete/", {"delete": "1"})
     assert r.status_code == 302 and not certs_for(sim, host)
     assert [e.action for e in events(kind="certificate", name__startswith=host)] == ["create", "delete"]
+    assert events(kind="certificate", action="delete")[0].name == key
 
 
 def test_a_pem_that_does_not_parse_is_refused_before_argocd(admin_client, argo, sim, unique):
@@ -145,7 +148,9 @@ def test_certificates_show_the_subject_argocd_reads_and_known_hosts_their_sha256
     listed = admin_client.get(f"/kinds/certificates/?hostNamePattern={host}").content.decode()
     assert "Subject / SHA256 fingerprint" in listed
     assert f"CN={host}" in listed and "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU" in listed
-    tls = admin_client.get(f"/kinds/certificates/sim-k/{quote(f'{host}:https:', safe='')}/").content.decode()
+    tls = admin_client.get(f"/kinds/certificates/sim-k/{quote(f'{host}:https', safe='')}/").content.decode()
     assert "subject" in tls and f"CN={host}" in tls and "ecdsa" in tls
+    older = admin_client.get(f"/kinds/certificates/sim-k/{quote(f'{host}:https:', safe='')}/")
+    assert older.status_code == 200 and f"CN={host}" in older.content.decode(), "an older link still opens it"
     ssh = admin_client.get(f"/kinds/certificates/sim-k/{quote(f'{host}:ssh:ssh-ed25519', safe='')}/").content.decode()
     assert "SHA256 fingerprint" in ssh and "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU" in ssh

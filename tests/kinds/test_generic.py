@@ -109,7 +109,8 @@ def test_project_scoped_member_sees_only_granted_projects(client, alice, grant, 
         others = [p["metadata"]["name"] for p in c.list_projects() if p["metadata"]["name"] != "default"]
     assert ">default</a>" in body
     assert others and all(f">{name}</a>" not in body for name in others)
-    assert "hidden on sim-k" in body
+    # It says whose view this is, without counting what the member may not see.
+    assert "only the projects your teams' grants let you see" in body and "hidden on" not in body
     assert client.get(detail_url("projects", "sim-k", others[0])).status_code == 404
 
 
@@ -186,3 +187,20 @@ def test_the_settings_page_is_headed_settings_on_the_instance_not_settings_setti
     assert "<h1>Settings</h1><p>on sim-k" in body and "<title>Settings · sim-k" in body
     assert "Settings settings" not in body
     assert "<h1>Project default</h1>" in admin_client.get("/kinds/projects/sim-k/default/").content.decode()
+
+
+def test_new_project_is_offered_only_where_a_grant_allows_creating(client, alice, grant, argo):
+    grant(alice, ["view"], project="default")
+    client.force_login(alice)
+    assert "New project on sim-k" not in client.get("/kinds/projects/").content.decode()
+    refused = client.get("/kinds/projects/sim-k/new/")
+    assert refused.status_code == 403 and "You may not create projects on sim-k." in refused.content.decode()
+    assert events(outcome=AuditEvent.Outcome.DENIED, action="create", kind="project")
+    grant(alice, ["view", "create"], project="team-*")
+    assert "New project on sim-k" in client.get("/kinds/projects/").content.decode()
+    assert client.get("/kinds/projects/sim-k/new/").status_code == 200
+
+
+def test_a_platform_admin_is_not_told_the_list_is_narrowed(admin_client, argo):
+    body = admin_client.get("/kinds/projects/").content.decode()
+    assert "grants let you see" not in body and "New project on sim-k" in body

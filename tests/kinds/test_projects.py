@@ -111,7 +111,18 @@ def test_detail_shows_which_sync_windows_are_active_now(admin_client, argo, uniq
     assert make(admin_client, name, syncWindows=windows).status_code == 302
     body = admin_client.get(f"/kinds/projects/sim-k/{name}/").content.decode()
     assert body.count(">active</span>") == 1 and body.count(">inactive</span>") == 1
-    assert "closes " in body and "opens " in body and "Europe/Paris" in body
+    assert "closes " in body and "Europe/Paris" in body
+    # A deny window that is not in force yet "starts"; only allow windows open and close.
+    assert "starts " in body and "opens " not in body
+
+
+def test_an_active_deny_window_lifts_rather_than_closes(admin_client, argo, unique):
+    name = f"wd-{unique}"
+    windows = [{"kind": "deny", "schedule": "0 * * * *", "duration": "1h", "applications": ["*"]}]
+    assert make(admin_client, name, syncWindows=windows).status_code == 302
+    body = admin_client.get(f"/kinds/projects/sim-k/{name}/").content.decode()
+    assert ">active</span>" in body and "lifts " in body
+    assert "closes " not in body and "opens " not in body
 
 
 def test_role_token_is_shown_once_and_never_audited(admin_client, argo, sim, unique):

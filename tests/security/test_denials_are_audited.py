@@ -55,3 +55,19 @@ def test_denied_events_are_visible_to_admins_in_the_audit_list(client, alice, ad
     client.force_login(admin_user)
     body = client.get("/audit/?outcome=denied&actor=alice").content.decode()
     assert "search-web" in body and "badge denied" in body
+
+
+@pytest.mark.parametrize(
+    ("action", "sentence"),
+    [
+        ("logs", "You may not read the logs of application pay-api on prod."),
+        ("terminate", "You may not terminate the operation of application pay-api on prod."),
+        ("action", "You may not run resource actions on application pay-api on prod."),
+        ("rollback", "You may not roll back application pay-api on prod."),
+    ],
+)
+def test_a_refusal_says_in_words_what_was_refused(client, alice, prod, settings, action, sentence):
+    settings.DEBUG = False
+    client.force_login(alice)
+    response = client.get(f"/fake/prod/payments/pay-api/{action}/")
+    assert response.status_code == 403 and sentence in response.content.decode()
