@@ -14,6 +14,7 @@ from .registry import JSON, Field, ResourceKind, dig, put
 # error): secrets are never rendered back into a page, so the page asks for them again and the next submit is
 # refused without them rather than saving the object without its credential.
 RETYPE = "retype"
+AUTH = "auth_method"  # the form's choice of authentication method (not an Argo CD field)
 
 
 class SecretTextarea(forms.Textarea):
@@ -106,6 +107,17 @@ class KindForm(forms.Form):
             self.fields[f.name] = _django_field(f, editing)
             if f.create_only and editing:
                 self.fields[f.name].disabled = True
+        self.auth_groups = {g: value for value, _label, groups in kind.auth_methods for g in groups}
+        if kind.auth_methods:
+            initial = kind.auth_of(obj) if obj is not None and kind.auth_of else kind.auth_methods[0][0]
+            self.fields[AUTH] = forms.ChoiceField(
+                label="Authentication",
+                required=False,  # a form posted without it (a script) sends every field it fills, as before
+                choices=[(value, label) for value, label, _groups in kind.auth_methods],
+                initial=initial,
+                help_text="Only the fields of the chosen way are sent to Argo CD.",
+                widget=forms.Select(attrs={"data-auth-select": ""}),
+            )
         secrets = [f.name for f in kind.fields if f.secret]
         asked = set(self.data.getlist(RETYPE)) if self.is_bound and hasattr(self.data, "getlist") else set()
         self.asked = [n for n in secrets if n in asked]
@@ -114,19 +126,35 @@ class KindForm(forms.Form):
         for n in self.retype:
             self.fields[n].widget.attrs.update({"required": True, "aria-describedby": f"retype-{n}"})
 
-    def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
-        """Bound fields in order, consecutive fields of one `Field.group` together (for <fieldset>s)."""
-        out: list[tuple[str, list[forms.BoundField]]] = []
+    def groups(self) -> list[tuple[str, list[forms.BoundField], str]]:
+        """Bound fields in order, consecutive fields of one `Field.group` together (for <fieldset>s), each group
+        with the authentication method it belongs to ("" for the others)."""
+        out: list[tuple[str, list[forms.BoundField], str]] = []
         for f in self.kind.fields:
             if not out or out[-1][0] != f.group:
-                out.append((f.group, []))
+                out.append((f.group, [], self.auth_groups.get(f.group, "")))
             out[-1][1].append(self[f.name])
         return out
+
+    def auth_field(self) -> forms.BoundField | None:
+        return self[AUTH] if AUTH in self.fields else None
+
+    def _not_chosen(self, cleaned: dict[str, Any]) -> set[str]:
+        """Fields of the authentication methods not chosen: the page may hide them, they are never sent."""
+        chosen = cleaned.get(AUTH)
+        if not self.kind.auth_methods or not chosen:
+            return set()
+        return {f.name for f in self.kind.fields if self.auth_groups.get(f.group, chosen) != chosen}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         self.values: dict[str, Any] = {}
+        not_chosen = self._not_chosen(cleaned)
         for f in self.kind.fields:
+            if f.name in not_chosen:
+                # Cleared: switching method removes the old way's credentials (Argo CD saves what is sent).
+                self.values[f.name] = False if f.type == "bool" else None
+                continue
             if f.name not in cleaned:
                 continue
             try:
@@ -138,7 +166,7 @@ class KindForm(forms.Form):
             if problem:
                 self.add_error(f.name, problem)
         for n in self.asked:
-            if n not in self.errors and not cleaned.get(n):
+            if n not in not_chosen and n not in self.errors and not cleaned.get(n):
                 self.add_error(n, f"Type the {self.fields[n].label.lower()} again: {RETYPE_REASON}")
         return cleaned
 

@@ -148,6 +148,10 @@ class ResourceKind:
     send_cleared: bool = False
     description: str = ""
     per_instance: bool = False  # one pseudo-object per instance (settings): no key in the list
+    # (value, label, field groups) of exclusive ways to authenticate: the form shows (and sends) only the groups of
+    # the chosen one; `auth_of(obj)` names the way an existing object uses.
+    auth_methods: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    auth_of: Callable[[JSON], str] | None = None
 
     def key_label(self) -> str:
         return self.columns[0].label if self.columns else "Name"
@@ -500,6 +504,29 @@ _REPO_FIELDS = (
     Field("enableOCI", "Enable OCI (helm)", "enableOCI", "bool", group="Options"),
 )
 
+REPO_AUTH = (
+    ("https", "HTTPS: username and password or token", ("HTTPS", "TLS client")),
+    ("ssh", "SSH private key", ("SSH",)),
+    ("github", "GitHub App", ("GitHub App",)),
+    ("gcp", "Google Cloud service account", ("GCP",)),
+    ("none", "None (public repository)", ()),
+)
+
+
+def _repo_auth(obj: JSON) -> str:
+    """The way a stored repository authenticates, from what Argo CD shows of it (never its secrets)."""
+    url = str(obj.get("repo") or obj.get("url") or "")
+    if obj.get("githubAppID"):
+        return "github"
+    if url.startswith(("git@", "ssh://")):
+        return "ssh"
+    if "source.developers.google.com" in url:
+        return "gcp"
+    if obj.get("username") or obj.get("tlsClientCertData"):
+        return "https"
+    return "none"
+
+
 register(
     ResourceKind(
         slug="repositories",
@@ -552,6 +579,8 @@ register(
         check_edit=_repo_check_edit,
         typed_delete=True,
         extras=(Extra("validate", "Validate connection", "edit"),),
+        auth_methods=REPO_AUTH,
+        auth_of=_repo_auth,
     )
 )
 
@@ -594,6 +623,8 @@ register(
         send_cleared=True,
         check_edit=_repo_check_edit,
         typed_delete=False,
+        auth_methods=REPO_AUTH,
+        auth_of=_repo_auth,
     )
 )
 
