@@ -24,6 +24,110 @@ class SecretTextarea(forms.Textarea):
         return None
 
 
+class TableWidget(forms.Widget):
+    """A list of dicts as a table: one row of inputs per item (`<name>-<i>-<key>`), a remove box, and blank rows
+    to add new ones. Each row carries the index it came from, so keys the table does not show are kept."""
+
+    BLANK_ROWS = 2
+    is_table = True
+
+    def __init__(self, columns: tuple, attrs: dict | None = None) -> None:
+        super().__init__(attrs)
+        self.columns = columns
+
+    def format_value(self, value: Any) -> list:
+        return value if isinstance(value, list) else []
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[dict[str, Any]] | None:
+        try:
+            count = min(int(data.get(f"{name}-count", "")), 500)
+        except ValueError:
+            return None  # not posted: the field keeps its stored value
+        rows = []
+        for i in range(count):
+            row: dict[str, Any] = {"_from": data.get(f"{name}-{i}-_from", ""), "_remove": f"{name}-{i}-_remove" in data}
+            for col in self.columns:
+                row[col.key] = (
+                    f"{name}-{i}-{col.key}" in data if col.type == "bool" else data.get(f"{name}-{i}-{col.key}", "")
+                )
+            rows.append(row)
+        return rows
+
+    def render(self, name: str, value: Any, attrs: dict | None = None, renderer: Any = None) -> str:
+        from django.template.loader import render_to_string
+
+        rows = []
+        for i, item in enumerate([*self.format_value(value), *([None] * self.BLANK_ROWS)]):
+            item = item if isinstance(item, dict) else {}
+            cells = []
+            for col in self.columns:
+                raw = item.get(col.key)
+                if col.type == "lines" and isinstance(raw, list):
+                    raw = "\n".join(str(v) for v in raw)
+                cells.append({"col": col, "name": f"{name}-{i}-{col.key}", "value": raw})
+            # `_from` is the stored row's index for a bound (re-shown) form, else this row's own index.
+            origin = item.get("_from", i) if item else ""
+            rows.append({"i": i, "cells": cells, "from": origin, "removed": item.get("_remove", False)})
+        context = {"name": name, "columns": self.columns, "rows": rows, "count": len(rows)}
+        return render_to_string("kinds/_table_field.html", context)
+
+
+class TableField(forms.Field):
+    def __init__(self, *, columns: tuple, **kwargs: Any) -> None:
+        super().__init__(widget=TableWidget(columns), **kwargs)
+        self.columns = columns
+
+    def clean(self, value: Any) -> Any:
+        """Raw rows → dicts with Argo CD values (`_from` kept for the merge); blank and removed rows dropped."""
+        if value is None:
+            return None
+        out, problems = [], []
+        for number, row in enumerate(value, 1):
+            if row.get("_remove"):
+                continue
+            item: dict[str, Any] = {}
+            for col in self.columns:
+                raw = row.get(col.key)
+                item[col.key] = (
+                    bool(raw) if col.type == "bool" else _lines(raw) if col.type == "lines" else (raw or "").strip()
+                )
+            if not any(item.values()):
+                continue
+            missing = [col.label for col in self.columns if col.required and not item[col.key]]
+            if missing:
+                problems.append(f"row {number}: {', '.join(missing)} required")
+            for col in self.columns:
+                if col.choices and item[col.key] and item[col.key] not in col.choices:
+                    problems.append(f"row {number}: {col.label} must be {' or '.join(col.choices)}")
+            item["_from"] = row.get("_from", "")
+            out.append(item)
+        if problems:
+            text = "; ".join(problems)
+            raise forms.ValidationError(text[0].upper() + text[1:] + ".")
+        return out
+
+
+def merge_rows(field: Field, rows: list[dict[str, Any]], stored: Any) -> list[dict[str, Any]]:
+    """Each edited row over the stored row it came from: the table's keys as edited (empty removes the key),
+    every other key (a role's tokens, a window's description) as it was."""
+    stored = stored if isinstance(stored, list) else []
+    out = []
+    for row in rows:
+        try:
+            origin = int(row.get("_from", ""))
+        except (TypeError, ValueError):
+            origin = -1
+        base = copy.deepcopy(stored[origin]) if 0 <= origin < len(stored) and isinstance(stored[origin], dict) else {}
+        for col in field.columns:
+            value = row.get(col.key)
+            if value in ("", [], None, False):
+                base.pop(col.key, None)
+            else:
+                base[col.key] = value
+        out.append(base)
+    return out
+
+
 def _lines(value: str) -> list[str]:
     return [ln.strip() for ln in (value or "").splitlines() if ln.strip()]
 
@@ -61,6 +165,8 @@ def _from_text(field: Field, value: Any) -> Any:
                 raise forms.ValidationError(f"{ln!r} has more than {len(field.subkeys)} parts.")
             rows.append({k: v for k, v in zip(field.subkeys, parts, strict=False) if v != "-"})
         return rows or None
+    if field.type == "table":
+        return value  # rows, merged with the stored ones in build_body
     if field.type == "int":
         return value  # None when blank
     if field.type == "bool":
@@ -70,6 +176,8 @@ def _from_text(field: Field, value: Any) -> Any:
 
 def _django_field(field: Field, editing: bool) -> forms.Field:
     common = {"label": field.label, "help_text": field.help}
+    if field.type == "table":
+        return TableField(columns=field.columns, required=False, **common)
     required = field.required and not (field.secret and editing) and not (field.create_only and editing)
     if field.type == "bool":
         return forms.BooleanField(required=False, **common)
@@ -196,6 +304,10 @@ def build_body(kind: ResourceKind, values: dict[str, Any], base: JSON | None) ->
         if f.secret and not new:
             continue
         old = dig(base or {}, f.target)
+        if f.type == "table":
+            if new is None:
+                continue  # the table was not posted (a form without it): keep what is stored
+            new = merge_rows(f, new, old) or None
         if f.type == "bool" and not new and old is None:
             continue  # don't add `false` for a field Argo CD left out
         if new is None and old is not None and kind.send_cleared:

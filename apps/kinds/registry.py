@@ -55,7 +55,8 @@ class Field:
     """One form field bound to a dotted path of the Argo CD object.
 
     type: text | textarea | bool | int | choice | lines (list of strings, one a line) | pairs (map, key=value
-    lines) | rows (list of dicts, `subkeys` separated by spaces on each line).
+    lines) | rows (list of dicts, `subkeys` separated by spaces on each line) | table (list of dicts edited row
+    by row, one input per `Column`; keys the table does not show are kept from the stored row).
     secret: write-only — never filled in, never rendered; left blank on edit it is not sent (keeps the stored one).
     create_only: part of the identity (URL, server, name): shown on create, fixed on edit.
     check: the entered (non-blank) value → "" if fine, else the message shown under the field.
@@ -73,10 +74,23 @@ class Field:
     help: str = ""
     group: str = ""  # fields with the same group share a <fieldset>
     check: Callable[[Any], str] | None = None
+    columns: tuple[TableColumn, ...] = ()  # type "table"
 
     @property
     def target(self) -> str:
         return self.path or self.name
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    """One input of a table field's row. type: text | lines (a list, one a line) | bool | choice."""
+
+    key: str
+    label: str
+    type: str = "text"
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    placeholder: str = ""
 
 
 @dataclass(frozen=True)
@@ -343,6 +357,55 @@ def _project_check_edit(before: JSON, values: JSON, changed: list[str]) -> str:
     )
 
 
+_GROUP_KIND = (
+    TableColumn("group", "API group", placeholder="apps, or * (empty: core)"),
+    TableColumn("kind", "Kind", required=True, placeholder="Deployment, or *"),
+)
+_PROJECT_TABLES = (
+    Field(
+        "roles",
+        "Roles",
+        "spec.roles",
+        "table",
+        group="Roles",
+        help="Policies one a line: p, proj:<project>:<role>, applications, <action>, <project>/<app>, allow|deny. "
+        "A role's tokens are kept.",
+        columns=(
+            TableColumn("name", "Name", required=True),
+            TableColumn("description", "Description"),
+            TableColumn("policies", "Policies", "lines"),
+            TableColumn("groups", "SSO groups", "lines"),
+        ),
+    ),
+    Field(
+        "syncWindows",
+        "Sync windows",
+        "spec.syncWindows",
+        "table",
+        group="Sync windows",
+        help="Schedule in cron syntax, duration like 1h or 30m; applications, namespaces and clusters one glob a line.",
+        columns=(
+            TableColumn("kind", "Kind", "choice", required=True, choices=("allow", "deny")),
+            TableColumn("schedule", "Schedule", required=True, placeholder="0 22 * * *"),
+            TableColumn("duration", "Duration", required=True, placeholder="1h"),
+            TableColumn("applications", "Applications", "lines"),
+            TableColumn("namespaces", "Namespaces", "lines"),
+            TableColumn("clusters", "Clusters", "lines"),
+            TableColumn("manualSync", "Manual sync", "bool"),
+            TableColumn("timeZone", "Time zone", placeholder="UTC"),
+        ),
+    ),
+    Field("clusterResourceWhitelist", "Cluster resources allowed", "spec.clusterResourceWhitelist", "table",
+          group="Allow and deny lists", columns=_GROUP_KIND),
+    Field("clusterResourceBlacklist", "Cluster resources denied", "spec.clusterResourceBlacklist", "table",
+          group="Allow and deny lists", columns=_GROUP_KIND),
+    Field("namespaceResourceWhitelist", "Namespaced resources allowed", "spec.namespaceResourceWhitelist", "table",
+          group="Allow and deny lists", columns=_GROUP_KIND),
+    Field("namespaceResourceBlacklist", "Namespaced resources denied", "spec.namespaceResourceBlacklist", "table",
+          group="Allow and deny lists", columns=_GROUP_KIND),
+)  # fmt: skip
+
+
 register(
     ResourceKind(
         slug="projects",
@@ -395,6 +458,7 @@ register(
                 subkeys=("server", "namespace", "name"),
                 help="One a line: server namespace [name], e.g. https://kubernetes.default.svc team-a-*",
             ),
+            *_PROJECT_TABLES,
         ),
         yaml=True,
         yaml_template=PROJECT_TEMPLATE,
