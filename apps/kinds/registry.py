@@ -367,7 +367,6 @@ _PROJECT_TABLES = (
         "Roles",
         "spec.roles",
         "table",
-        group="Roles",
         help="Policies one a line: p, proj:<project>:<role>, applications, <action>, <project>/<app>, allow|deny. "
         "A role's tokens are kept.",
         columns=(
@@ -382,7 +381,6 @@ _PROJECT_TABLES = (
         "Sync windows",
         "spec.syncWindows",
         "table",
-        group="Sync windows",
         help="Schedule in cron syntax, duration like 1h or 30m; applications, namespaces and clusters one glob a line.",
         columns=(
             TableColumn("kind", "Kind", "choice", required=True, choices=("allow", "deny")),
