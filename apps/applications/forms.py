@@ -329,9 +329,21 @@ class CreateForm(RetryFields, SyncOptionsFields):
     )
     revision_history_limit = forms.IntegerField(required=False, min_value=0, max_value=1000)
 
+    # Inputs offered a <datalist> of what the instance knows (the page fills them; any value is still accepted).
+    DATALISTS = {
+        "repo_url": "repos-list",
+        "path": "paths-list",
+        "chart": "charts-list",
+        "target_revision": "revisions-list",
+        "dest_server": "servers-list",
+        "dest_name": "cluster-names-list",
+    }
+
     def __init__(self, *args: Any, projects: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["project"].choices = [(p, p) for p in projects or []]
+        for name, datalist in self.DATALISTS.items():
+            self.fields[name].widget.attrs.update(list=datalist, autocomplete="off")
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()

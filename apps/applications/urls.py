@@ -1,11 +1,13 @@
 from django.urls import path
 
-from . import follow, logs, panel, views
+from . import follow, helpers, logs, panel, views
 
 app_name = "applications"
 
 urlpatterns = [
     path("applications/new/", views.create, name="create"),
+    path("applications/new/source/", helpers.source_suggestions, name="create_source"),
+    path("applications/new/helm/", helpers.helm_details, name="create_helm"),
     path("applications/<str:instance>/<str:name>/", views.detail, name="detail"),
     path("applications/<str:instance>/<str:name>/live/", views.live, name="live"),
     path("applications/<str:instance>/<str:name>/refresh/", views.refresh, name="refresh"),

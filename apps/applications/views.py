@@ -32,7 +32,7 @@ from apps.governance.enforce import gate as window_gate
 from apps.governance.enforce import record_override
 from apps.operations.services import BROKER_DOWN, idempotency_key, new_nonce
 
-from . import services
+from . import helpers, services
 from .forms import (
     AutosyncForm,
     CreateForm,
@@ -469,6 +469,7 @@ def create(request: HttpRequest) -> HttpResponse:
     with instance.client() as client:
         names = sorted(p["metadata"]["name"] for p in client.list_projects())
         projects = [p for p in names if can_somewhere(request.user, "create", instance, p)]
+        known = helpers.offered(client, instance.name)
         yaml_mode = "create_yaml" in request.POST
         form = CreateForm(None if yaml_mode else (request.POST or None), projects=projects)
         yaml_form = CreateYamlForm(request.POST if yaml_mode else None, initial={"document": _yaml_template(projects)})
@@ -482,7 +483,10 @@ def create(request: HttpRequest) -> HttpResponse:
         if refused:  # a document refused for its size, depth or aliases is as likely a probe as a slip
             audit = {"instance": instance.name, "kind": "application", "error": refused}
             record(request, action="create", outcome=Outcome.FAILED, **audit)
-    data = {"instance": instance, "instances": visible, "form": form, "yaml_form": yaml_form, "yaml_mode": yaml_mode}
+    data = {"instance": instance, "instances": offered, "form": form, "yaml_form": yaml_form, "yaml_mode": yaml_mode}
+    data.update(known)
+    if request.htmx and request.method == "GET":  # the instance was switched: the form with that one's lists
+        return render(request, "applications/create.html#page", data)
     return render(request, "applications/create.html", data, status=200 if request.method == "GET" else 422)
 
 

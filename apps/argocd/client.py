@@ -892,6 +892,18 @@ class ArgoCDClient:
         """``{"branches": [...], "tags": [...]}``."""
         return self._get(f"/api/v1/repositories/{seg(url)}/refs", {"forceRefresh": force_refresh})
 
+    def list_helm_charts(self, url: str) -> list[JSON]:
+        """Charts of a Helm repository: ``[{"name", "versions": [...]}]``."""
+        return ItemList(self._get(f"/api/v1/repositories/{seg(url)}/helmcharts"))
+
+    def get_repository_app_details(
+        self, source: JSON, *, app_name: str | None = None, app_project: str | None = None
+    ) -> JSON:
+        """What Argo CD finds at a source (RepoAppDetailsResponse): ``{"type", "helm"|"kustomize"|"directory"}``;
+        for Helm, the chart's ``values`` (values.yaml text) and ``parameters`` (``[{"name", "value"}]``)."""
+        body = _drop_none({"source": source, "appName": app_name, "appProject": app_project})
+        return self._post(f"/api/v1/repositories/{seg(source['repoURL'])}/appdetails", body)
+
     def list_repocreds(self, *, url: str | None = None) -> ItemList:
         return ItemList(self._get("/api/v1/repocreds", {"url": url}))
 

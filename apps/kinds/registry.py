@@ -55,7 +55,8 @@ class Field:
     """One form field bound to a dotted path of the Argo CD object.
 
     type: text | textarea | bool | int | choice | lines (list of strings, one a line) | pairs (map, key=value
-    lines) | rows (list of dicts, `subkeys` separated by spaces on each line).
+    lines) | rows (list of dicts, `subkeys` separated by spaces on each line) | table (list of dicts edited row
+    by row, one input per `Column`; keys the table does not show are kept from the stored row).
     secret: write-only — never filled in, never rendered; left blank on edit it is not sent (keeps the stored one).
     create_only: part of the identity (URL, server, name): shown on create, fixed on edit.
     check: the entered (non-blank) value → "" if fine, else the message shown under the field.
@@ -73,10 +74,23 @@ class Field:
     help: str = ""
     group: str = ""  # fields with the same group share a <fieldset>
     check: Callable[[Any], str] | None = None
+    columns: tuple[TableColumn, ...] = ()  # type "table"
 
     @property
     def target(self) -> str:
         return self.path or self.name
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    """One input of a table field's row. type: text | lines (a list, one a line) | bool | choice."""
+
+    key: str
+    label: str
+    type: str = "text"
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    placeholder: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,10 @@ class ResourceKind:
     send_cleared: bool = False
     description: str = ""
     per_instance: bool = False  # one pseudo-object per instance (settings): no key in the list
+    # (value, label, field groups) of exclusive ways to authenticate: the form shows (and sends) only the groups of
+    # the chosen one; `auth_of(obj)` names the way an existing object uses.
+    auth_methods: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    auth_of: Callable[[JSON], str] | None = None
 
     def key_label(self) -> str:
         return self.columns[0].label if self.columns else "Name"
@@ -339,6 +357,53 @@ def _project_check_edit(before: JSON, values: JSON, changed: list[str]) -> str:
     )
 
 
+_GROUP_KIND = (
+    TableColumn("group", "API group", placeholder="apps, or * (empty: core)"),
+    TableColumn("kind", "Kind", required=True, placeholder="Deployment, or *"),
+)
+_PROJECT_TABLES = (
+    Field(
+        "roles",
+        "Roles",
+        "spec.roles",
+        "table",
+        help="Policies one a line: p, proj:<project>:<role>, applications, <action>, <project>/<app>, allow|deny. "
+        "A role's tokens are kept.",
+        columns=(
+            TableColumn("name", "Name", required=True),
+            TableColumn("description", "Description"),
+            TableColumn("policies", "Policies", "lines"),
+            TableColumn("groups", "SSO groups", "lines"),
+        ),
+    ),
+    Field(
+        "syncWindows",
+        "Sync windows",
+        "spec.syncWindows",
+        "table",
+        help="Schedule in cron syntax, duration like 1h or 30m; applications, namespaces and clusters one glob a line.",
+        columns=(
+            TableColumn("kind", "Kind", "choice", required=True, choices=("allow", "deny")),
+            TableColumn("schedule", "Schedule", required=True, placeholder="0 22 * * *"),
+            TableColumn("duration", "Duration", required=True, placeholder="1h"),
+            TableColumn("applications", "Applications", "lines"),
+            TableColumn("namespaces", "Namespaces", "lines"),
+            TableColumn("clusters", "Clusters", "lines"),
+            TableColumn("manualSync", "Manual sync", "bool"),
+            TableColumn("timeZone", "Time zone", placeholder="UTC"),
+        ),
+    ),
+    Field("clusterResourceWhitelist", "Cluster resources allowed", "spec.clusterResourceWhitelist", "table",
+          group="Allow and deny lists", columns=_GROUP_KIND),
+    Field("clusterResourceBlacklist", "Cluster resources denied", "spec.clusterResourceBlacklist", "table",
+          group="Allow and deny lists", columns=_GROUP_KIND),
+    Field("namespaceResourceWhitelist", "Namespaced resources allowed", "spec.namespaceResourceWhitelist", "table",
+          group="Allow and deny lists", columns=_GROUP_KIND),
+    Field("namespaceResourceBlacklist", "Namespaced resources denied", "spec.namespaceResourceBlacklist", "table",
+          group="Allow and deny lists", columns=_GROUP_KIND),
+)  # fmt: skip
+
+
 register(
     ResourceKind(
         slug="projects",
@@ -391,6 +456,7 @@ register(
                 subkeys=("server", "namespace", "name"),
                 help="One a line: server namespace [name], e.g. https://kubernetes.default.svc team-a-*",
             ),
+            *_PROJECT_TABLES,
         ),
         yaml=True,
         yaml_template=PROJECT_TEMPLATE,
@@ -500,6 +566,29 @@ _REPO_FIELDS = (
     Field("enableOCI", "Enable OCI (helm)", "enableOCI", "bool", group="Options"),
 )
 
+REPO_AUTH = (
+    ("https", "HTTPS: username and password or token", ("HTTPS", "TLS client")),
+    ("ssh", "SSH private key", ("SSH",)),
+    ("github", "GitHub App", ("GitHub App",)),
+    ("gcp", "Google Cloud service account", ("GCP",)),
+    ("none", "None (public repository)", ()),
+)
+
+
+def _repo_auth(obj: JSON) -> str:
+    """The way a stored repository authenticates, from what Argo CD shows of it (never its secrets)."""
+    url = str(obj.get("repo") or obj.get("url") or "")
+    if obj.get("githubAppID"):
+        return "github"
+    if url.startswith(("git@", "ssh://")):
+        return "ssh"
+    if "source.developers.google.com" in url:
+        return "gcp"
+    if obj.get("username") or obj.get("tlsClientCertData"):
+        return "https"
+    return "none"
+
+
 register(
     ResourceKind(
         slug="repositories",
@@ -552,6 +641,8 @@ register(
         check_edit=_repo_check_edit,
         typed_delete=True,
         extras=(Extra("validate", "Validate connection", "edit"),),
+        auth_methods=REPO_AUTH,
+        auth_of=_repo_auth,
     )
 )
 
@@ -594,6 +685,8 @@ register(
         send_cleared=True,
         check_edit=_repo_check_edit,
         typed_delete=False,
+        auth_methods=REPO_AUTH,
+        auth_of=_repo_auth,
     )
 )
 

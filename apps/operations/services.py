@@ -167,9 +167,14 @@ def start_bulk_sync(
     return parent
 
 
-def bulk_targets(request: HttpRequest, specs: list[str]) -> tuple[list, list[tuple[str, str]]]:
+def bulk_targets(
+    request: HttpRequest, specs: list[str], *, action: str = "sync", audit: bool = True
+) -> tuple[list, list[tuple[str, str]]]:
     """Split `<instance>/<name>` (or `<instance>/<namespace>/<name>`) specs into permitted targets and refusals
-    (each refusal audited); the bulk-sync page and the API both start from this."""
+    (each refusal audited); the bulk-sync page and the API both start from this.
+
+    `action` is what is asked of every target (sync, or refresh: refresh is not held by change windows);
+    `audit=False` only previews the answer (the bulk panel's confirmation step), the request that acts audits."""
     from apps.access.rules import can
     from apps.core.pgtext import storable
     from apps.governance import windows
@@ -191,32 +196,36 @@ def bulk_targets(request: HttpRequest, specs: list[str]) -> tuple[list, list[tup
         row = rows.first()
         if row is None or not can(request.user, "view", row.instance, row.project, row.name):
             refused.append((spec, "not found, or you may not see it"))
-            record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
-                   name=short, error="bulk sync: not found or not visible")  # fmt: skip
+            if audit:
+                record(request, action=action, outcome=Outcome.DENIED, instance=instance_name, kind="application",
+                       name=short, error=f"bulk {action}: not found or not visible")  # fmt: skip
             continue
-        if not can(request.user, "sync", row.instance, row.project, row.name):
-            refused.append((spec, "you may not sync it"))
-            record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
-                   project=row.project, namespace=row.namespace, name=row.name,
-                   error="bulk sync: not granted")  # fmt: skip
+        if not can(request.user, action, row.instance, row.project, row.name):
+            refused.append((spec, f"you may not {action} it"))
+            if audit:
+                record(request, action=action, outcome=Outcome.DENIED, instance=instance_name, kind="application",
+                       project=row.project, namespace=row.namespace, name=row.name,
+                       error=f"bulk {action}: not granted")  # fmt: skip
             continue
-        block = windows.check(request.user, "sync", row.instance, row.project, row.name)
+        block = windows.check(request.user, "sync", row.instance, row.project, row.name) if action == "sync" else None
         if block is not None:  # bulk sync has no break glass: override one application at a time from its page
             refused.append((spec, str(block)))
-            record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
-                   project=row.project, namespace=row.namespace, name=row.name,
-                   error=f"bulk sync: {block}")  # fmt: skip
+            if audit:
+                record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
+                       project=row.project, namespace=row.namespace, name=row.name,
+                       error=f"bulk sync: {block}")  # fmt: skip
             continue
         allowed.append((row.instance, row.project, row.name))
     return allowed, refused
 
 
-def within_constraints(request: HttpRequest, targets: list, params: dict, refused: list) -> list:
+def within_constraints(request: HttpRequest, targets: list, params: dict, refused: list, *, audit: bool = True) -> list:
     """Keep the bulk targets whose grants allow this sync with its parameters and size; audit and list the others
     (the bulk-sync page and the API both pass through here after `bulk_targets`)."""
     from apps.access.decide import Target, decide
 
     asked = {"prune": params["prune"], "dryRun": params["dryRun"], "bulk_size": len(targets)}
+    asked.update({k: params[k] for k in ("force", "strategy", "syncOptions") if params.get(k)})
     kept = []
     for inst, project, app in targets:
         decision = decide(request.user, "sync", Target(inst, project, app), asked)
@@ -224,6 +233,8 @@ def within_constraints(request: HttpRequest, targets: list, params: dict, refuse
             kept.append((inst, project, app))
             continue
         refused.append((f"{inst.name}/{app}", decision.reason))
+        if not audit:
+            continue
         record(request, action="sync", outcome=Outcome.DENIED, instance=inst.name, kind="application",
                project=project, name=app, payload=asked,
                error=f"bulk sync: refused by constraint {decision.constraint}: {decision.reason}")  # fmt: skip

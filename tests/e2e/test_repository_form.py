@@ -45,3 +45,35 @@ def test_test_connection_then_create_asks_for_the_password_again_and_stores_it(
     expect(page).to_have_url(re.compile(r"/kinds/repositories/.+/"))
     expect(page.locator(".flash-success")).to_contain_text("created")
     assert e2e_sim.state.repos[repo]["password"] == PASSWORD and e2e_sim.state.repos[repo]["username"] == "bot"
+
+
+def test_the_form_shows_only_the_fields_of_the_chosen_authentication_method(
+    page, shot, admin_user, e2e_sim, e2e_instance
+):
+    repo = "git@git.example.com:acme/e2e-ssh.git"
+    login(page, "root", "root-password-123")
+    page.goto(f"/kinds/repositories/{e2e_instance.name}/new/")
+    expect(page.get_by_label("Username")).to_be_visible()
+    expect(page.get_by_label("SSH private key")).to_be_hidden()
+    expect(page.get_by_label("App ID")).to_be_hidden()
+
+    page.get_by_label("Username").fill("typed-before-switching")
+    page.get_by_label("Authentication").select_option("ssh")
+    expect(page.get_by_label("Username")).to_be_hidden()
+    expect(page.get_by_label("SSH private key")).to_be_visible()
+    expect(page.get_by_label("Proxy", exact=True)).to_be_visible()  # not tied to a method
+    shot(page, "repository-auth-ssh.png")
+
+    page.get_by_label("Authentication").select_option("github")
+    expect(page.get_by_label("SSH private key")).to_be_hidden()
+    expect(page.get_by_label("App ID")).to_be_visible()
+
+    page.get_by_label("Authentication").select_option("ssh")
+    page.get_by_label("Repository URL").fill(repo)
+    page.get_by_label("SSH private key").fill(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nkey\n-----END OPENSSH PRIVATE KEY-----"
+    )
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator(".flash-success")).to_contain_text("created")
+    stored = e2e_sim.state.repos[repo]
+    assert "PRIVATE KEY" in stored["sshPrivateKey"] and not stored.get("username")

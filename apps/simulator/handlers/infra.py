@@ -103,6 +103,36 @@ def public_cluster(cluster: dict, apps_count: int | None = None) -> dict:
     return out
 
 
+HELM_CHARTS = ("api", "web", "worker")
+HELM_VERSIONS = ("1.0.0", "1.1.0", "1.2.3")
+
+
+def helm_details(chart: str, version: str) -> dict:
+    """A chart's HelmAppSpec: values.yaml as text and each leaf value as a parameter (dotted name)."""
+    values = (
+        "replicaCount: 1\n"
+        "image:\n"
+        f"  repository: registry.example.com/{chart}\n"
+        f'  tag: "{version}"\n'
+        "service:\n"
+        "  type: ClusterIP\n"
+        "  port: 80\n"
+    )
+    params = [
+        ("replicaCount", "1"),
+        ("image.repository", f"registry.example.com/{chart}"),
+        ("image.tag", version),
+        ("service.type", "ClusterIP"),
+        ("service.port", "80"),
+    ]
+    return {
+        "name": chart,
+        "valueFiles": ["values.yaml"],
+        "values": values,
+        "parameters": [{"name": n, "value": v} for n, v in params],
+    }
+
+
 def register(router: Router, sim: Any) -> None:
     state: State = sim.state
 
@@ -218,6 +248,8 @@ def register(router: Router, sim: Any) -> None:
         with state.lock:
             repo = state.repos.get(url)
         req.ctx.require("repositories", "get", repo_rbac(repo or url))
+        if repo is None and "unreachable" in url:  # Argo CD tries a repository it does not know anonymously
+            raise unknown(f"failed to list refs: repository not found: {url}")
         return url
 
     def repo_apps(req: Request) -> dict:
@@ -236,15 +268,25 @@ def register(router: Router, sim: Any) -> None:
 
     def helm_charts(req: Request) -> dict:
         known_repo(req)
-        return {"items": [{"name": c, "versions": ["1.0.0", "1.1.0", "1.2.3"]} for c in ("api", "web", "worker")]}
+        return {"items": [{"name": c, "versions": list(HELM_VERSIONS)} for c in HELM_CHARTS]}
 
     def app_details(req: Request) -> dict:
+        """RepoAppDetailsResponse: the source type found at the path (or chart), and for Helm the chart's
+        values.yaml and its parameters flattened as `helm inspect values` gives them to Argo CD."""
         url = known_repo(req)
         body = req.obj()
         source = body.get("source") or {}
-        if source.get("chart") or url.startswith("https://charts"):
-            return {"type": "Helm", "helm": {"name": source.get("chart", ""), "valueFiles": ["values.yaml"]}}
-        return {"type": "Kustomize", "kustomize": {"images": []}}
+        chart, path = source.get("chart") or "", source.get("path") or ""
+        revision = source.get("targetRevision") or ""
+        if chart or url.startswith("https://charts"):
+            if chart not in HELM_CHARTS or (revision not in ("", "*", "HEAD") and revision not in HELM_VERSIONS):
+                raise unknown(f'chart "{chart}" version "{revision}" not found in repository {url}')
+            return {"type": "Helm", "helm": helm_details(chart, revision or HELM_VERSIONS[-1])}
+        if path.startswith("charts/"):
+            return {"type": "Helm", "helm": helm_details(path.rsplit("/", 1)[-1], HELM_VERSIONS[-1])}
+        if "overlays" in path:
+            return {"type": "Kustomize", "kustomize": {"images": [f"registry.example.com/{path.split('/')[1]}"]}}
+        return {"type": "Directory", "directory": {}}
 
     router.add("GET", "/api/v1/repositories/{repo}/apps", repo_apps, plus_decode=True)
     router.add("GET", "/api/v1/repositories/{repo}/refs", refs, plus_decode=True)
