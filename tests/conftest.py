@@ -88,7 +88,7 @@ def celery_worker(transactional_db, django_db_setup):
     )
     from portal.celery import app
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a loaded machine starts Python slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"celery worker exited: {proc.stdout.read().decode()[-2000:]}")
@@ -96,7 +96,7 @@ def celery_worker(transactional_db, django_db_setup):
             break
     else:
         proc.kill()
-        raise RuntimeError("celery worker did not answer a ping within 30 s")
+        raise RuntimeError("celery worker did not answer a ping within 60 s")
     yield proc
     proc.terminate()
     try:

@@ -62,7 +62,7 @@ def test_the_graph_draws_nodes_and_edges_a_filter_hides_nodes_and_a_node_opens_i
     expect(panel.locator('pre[data-manifest="live"]')).to_contain_text(f"name: {deploy['name']}")
     shot(page, "tree-panel.png")
     panel.get_by_role("link", name="Diff").click()
-    expect(panel.locator("pre.diff, p.muted").first).to_be_visible()
+    expect(panel.locator("table.diff, p.muted").first).to_be_visible()
     page.get_by_label("Close the resource panel").click()
     expect(panel.locator("[data-resource-panel]")).to_have_count(0)
 
