@@ -316,18 +316,31 @@ def filtered(user, f: Filters, instances: dict[str, int] | None = None, skip: st
     return visible(user, instances).filter(facet_q(f, instances, skip), text_q(f))
 
 
-def _fields(node: Any) -> set[str]:
+def _for_counts(node: Any) -> Any:
+    """A cheapened grant filter rewritten for the counts tables, or None when it names a column they lack (an
+    application-name glob, an unrewritten regex). `name IS NOT NULL` (an app glob of `*`) always holds, so it
+    becomes no condition."""
     if isinstance(node, Q):
-        return set().union(*(_fields(c) for c in node.children))
-    if isinstance(node, tuple):
-        return {node[0].split("__")[0]}
-    return {"?"}  # an expression
+        out = Q()
+        out.connector, out.negated = node.connector, node.negated
+        for child in node.children:
+            if isinstance(child, tuple) and child == ("name__isnull", False):
+                out.children.append(("pk__isnull", False))
+                continue
+            rewritten = _for_counts(child)
+            if rewritten is None:
+                return None
+            out.children.append(rewritten)
+        return out
+    if isinstance(node, tuple) and node[0].split("__")[0] in ("instance_id", "project", "pk"):
+        return node
+    return None
 
 
-def counts_apply(grants: Q) -> bool:
-    """Whether a grant filter names only columns the counts tables have (instance and project): then the
-    counts tables answer for this user exactly."""
-    return connection.vendor == "postgresql" and _fields(grants) <= {"instance_id", "project", "pk"}
+def counts_grants(grants: Q) -> Q | None:
+    """The user's grant filter as a filter on the counts tables (instance and project only), when it is one:
+    then the counts tables answer for this user exactly."""
+    return _for_counts(grants) if connection.vendor == "postgresql" else None
 
 
 class _Statement:
@@ -336,6 +349,7 @@ class _Statement:
     def __init__(self) -> None:
         self.parts: list[tuple[str, str, list]] = []
         self.empty: set[str] = set()
+        self.scanned: set[str] = set()  # parts wrapped around capped matching rows
 
     def add(self, name: str, qs_or_sql: QuerySet | tuple[str, list], wrap: str = "") -> None:
         """`wrap` is a SELECT over the query named `s` (its SQL put in place of `{s}`)."""
@@ -349,11 +363,20 @@ class _Statement:
                 return
         if wrap:
             sql = wrap.replace("{s}", f"({sql}) s")
+            if "LIMIT" in sql and "WITH s AS" in wrap:
+                self.scanned.add(name)
         self.parts.append((name, sql, list(params)))
 
     def run(self) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {name: [] for name in self.empty}
         if not self.parts:
+            return out
+        if connection.vendor != "postgresql":  # no json_agg: one query per part (a development database)
+            for name, sql, params in self.parts:
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, params)
+                    columns = [c[0] for c in cursor.description]
+                    out[name] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
             return out
         # json_agg over a subquery with ORDER BY … LIMIT keeps the subquery's order (PostgreSQL feeds the
         # aggregate the subquery's output as is; nothing here joins or regroups it).
@@ -451,6 +474,34 @@ def _rows_sql(
     return f"SELECT * FROM ({' UNION ALL '.join(branches)}) u LIMIT {limit} OFFSET {start}", params
 
 
+_BASE_COLUMNS = ("instance_id", "project", "health_status", "sync_status", "auto_sync")
+# Counts and the unselected base facets from AppCount in one pass; `dim` says which grouping a row belongs to.
+_BASE_SQL = (
+    "SELECT CASE GROUPING(health_status, sync_status, instance_id, project, auto_sync) "
+    "WHEN 7 THEN 'hs' WHEN 27 THEN 'instance' WHEN 29 THEN 'project' ELSE 'auto' END AS dim, "
+    "health_status, sync_status, COALESCE(instance_id::text, project, auto_sync::text) AS v, sum(n) AS c "
+    "FROM {s} GROUP BY GROUPING SETS ((health_status, sync_status), (instance_id), (project), (auto_sync))"
+)
+
+
+def _scan_sql(keys: list[str], counts: bool = False) -> str:
+    """Counts over the capped matching rows `s`: per (health, sync) when `counts`, per value of each facet in
+    `keys`, and the number of rows read (dim "n"; more than COUNT_CAP means the cap was reached)."""
+    branches = ["SELECT 'n' AS dim, NULL AS health_status, NULL AS sync_status, NULL AS v, count(*) AS c FROM s"]
+    if counts:
+        branches.append("SELECT 'hs', health_status, sync_status, NULL, count(*) FROM s GROUP BY 2, 3")
+    for key in keys:
+        if key == "label" and connection.vendor != "postgresql":
+            continue  # label facets need PostgreSQL's jsonb functions
+        if key == "label":
+            branches.append(
+                "SELECT 'label', NULL, NULL, key || '=' || value, count(*) FROM s, jsonb_each_text(s.labels) GROUP BY 4"
+            )
+        else:
+            branches.append(f"SELECT '{key}', NULL, NULL, CAST({DIM_COLUMNS[key]} AS text), count(*) FROM s GROUP BY 4")
+    return "WITH s AS MATERIALIZED (SELECT * FROM {s}) " + " UNION ALL ".join(branches)
+
+
 def _parse_row(row: dict[str, Any]) -> dict[str, Any]:
     synced = row.get("last_synced_at")
     row["last_synced_at"] = datetime.fromisoformat(synced) if isinstance(synced, str) else None
@@ -480,11 +531,13 @@ def _summary_tables(rows: list[dict[str, Any]], names: dict[int, str]) -> dict[s
 def _facet_values(key: str, rows: list[dict[str, Any]], names: dict[int, str]) -> list[tuple[str, int]]:
     counts: dict[str, int] = {}
     for r in rows:
+        if r.get("dim") == "n":
+            continue
         value = r["v"]
         if key == "instance":
-            value = names.get(value, "")
+            value = names.get(int(value), "") if value is not None else ""
         elif key == "auto":
-            value = "on" if value else "off"
+            value = "on" if value in (True, "true") else "off"
         elif key in ("health", "sync"):
             value = value or "Unknown"
         if value:
@@ -508,39 +561,44 @@ def search(user, f: Filters) -> Result:
     except selectors.SelectorError as exc:
         return Result([], 0, 1, 1, [], [], selector_error=str(exc), stale=stale, instances=by_name)
     grants = grants_filter(user, by_name)
-    fast = counts_apply(grants) and not f.q and not f.selector
+    on_counts = counts_grants(grants)
+    fast = on_counts is not None and not f.q and not f.selector
     secondary = {k for k in SECONDARY_DIMS if getattr(f, k)}
     matching = ApplicationSummary.objects.filter(grants, text)
 
     stmt = _Statement()
-    if fast and not secondary:
-        counted = AppCount.objects.filter(grants, facet_q(f, by_name, only=BASE_DIMS), n__gt=0).order_by()
-        stmt.add("counts", counted.values("health_status", "sync_status").annotate(c=Sum("n")))
-    else:
-        capped = matching.filter(facet_q(f, by_name)).order_by().values("health_status", "sync_status")
-        grouped = "SELECT health_status, sync_status, count(*) AS c FROM {s} GROUP BY 1, 2"
-        stmt.add("counts", capped[: COUNT_CAP + 1], grouped)
-    scanned: dict[str, bool] = {}  # facet → whether it was counted from rows, and over its own filters
+    exact = fast and not secondary  # total, health and sync counts from AppCount
+    shared: list[str] = []  # facets counted together over the capped matching rows (those with no selection)
     for key in FILTER_KEYS:
-        column = DIM_COLUMNS[key]
+        selected = bool(getattr(f, key))
         others = secondary - {key}
         if fast and not others and key in BASE_DIMS:
-            qs = AppCount.objects.filter(grants, facet_q(f, by_name, skip=key, only=BASE_DIMS), n__gt=0)
-            qs = qs.order_by().values(v=F(column)).annotate(c=Sum("n")).order_by("-c")[:FACET_LIMIT]
+            if selected:  # its own counts: every filter but its own (unselected ones come with "base")
+                qs = AppCount.objects.filter(on_counts, facet_q(f, by_name, skip=key, only=BASE_DIMS), n__gt=0)
+                stmt.add(f"own:{key}", qs.order_by().values(v=F(DIM_COLUMNS[key])).annotate(c=Sum("n")))
         elif fast and not others and key in SECONDARY_DIMS and not (f.health or f.sync or f.auto):
-            qs = AppFacetCount.objects.filter(grants, facet_q(f, by_name, only=("instance", "project")), dim=key)
-            qs = qs.filter(n__gt=0).order_by().values(v=F("value")).annotate(c=Sum("n")).order_by("-c")[:FACET_LIMIT]
+            if selected:
+                qs = AppFacetCount.objects.filter(on_counts, facet_q(f, by_name, only=("instance", "project")), dim=key)
+                stmt.add(f"own:{key}", qs.filter(n__gt=0).order_by().values(v=F("value")).annotate(c=Sum("n")))
+        elif selected:  # counted from at most COUNT_CAP rows under every filter but its own
+            inner = matching.filter(facet_q(f, by_name, skip=key)).order_by().values(DIM_COLUMNS[key])
+            stmt.add(f"own:{key}", inner[: COUNT_CAP + 1], _scan_sql([key]))
         else:
-            inner = matching.filter(facet_q(f, by_name, skip=key)).order_by().values(column)[: COUNT_CAP + 1]
-            source = "{s}, jsonb_each_text(s.labels)" if key == "label" else "{s}"
-            value = "key || '=' || value" if key == "label" else column
-            stmt.add(f"facet:{key}", inner, f"SELECT {value} AS v, count(*) AS c FROM {source} GROUP BY 1 "
-                     f"ORDER BY 2 DESC, 1 LIMIT {FACET_LIMIT}")  # fmt: skip
-            scanned[key] = bool(getattr(f, key))
-            if scanned[key]:
-                stmt.add(f"n:{key}", inner, "SELECT count(*) AS c FROM {s}")
-            continue
-        stmt.add(f"facet:{key}", qs)
+            shared.append(key)
+    if exact:
+        counted = AppCount.objects.filter(on_counts, facet_q(f, by_name, only=BASE_DIMS), n__gt=0).order_by()
+        stmt.add("base", counted.values(*_BASE_COLUMNS, "n"), _BASE_SQL)
+        shared = [k for k in shared if k not in BASE_DIMS]
+        unselected = [k for k in shared if k in SECONDARY_DIMS and not (f.health or f.sync or f.auto)]
+        if unselected and not secondary:
+            qs = AppFacetCount.objects.filter(on_counts, facet_q(f, by_name, only=("instance", "project")))
+            qs = qs.filter(dim__in=unselected, n__gt=0).order_by().values("dim", v=F("value")).annotate(c=Sum("n"))
+            stmt.add("secondary", qs)
+            shared = [k for k in shared if k not in unselected]
+    if shared or not exact:
+        columns = {DIM_COLUMNS[k] for k in shared} | ({"health_status", "sync_status"} if not exact else set())
+        inner = matching.filter(facet_q(f, by_name)).order_by().values(*sorted(columns))
+        stmt.add("scan", inner[: COUNT_CAP + 1], _scan_sql(shared, counts=not exact))
 
     cursor = decode_cursor(f.after or f.before, f.sort)
     backwards = bool(f.before) and cursor is not None
@@ -560,7 +618,7 @@ def search(user, f: Filters) -> Result:
     else:
         table = ("instance_id", "project", "health_status", "sync_status")
         if fast and not secondary:
-            counted = AppCount.objects.filter(grants, facet_q(f, by_name, only=BASE_DIMS), n__gt=0).order_by()
+            counted = AppCount.objects.filter(on_counts, facet_q(f, by_name, only=BASE_DIMS), n__gt=0).order_by()
             stmt.add("summary", counted.values(*table).annotate(c=Sum("n")))
         else:
             stmt.add("summary", every.order_by().values(*table).annotate(c=Count("id")))
@@ -568,11 +626,19 @@ def search(user, f: Filters) -> Result:
 
     health: dict[str, int] = {}
     sync: dict[str, int] = {}
-    for r in found["counts"]:
-        _add(health, r["health_status"], int(r["c"]))
-        _add(sync, r["sync_status"], int(r["c"]))
+    grouped: dict[str, list[dict[str, Any]]] = {k: found.get(f"own:{k}", []) for k in FILTER_KEYS}
+    for r in found.get("base", []) + found.get("scan", []) + found.get("secondary", []):
+        if r["dim"] == "hs":
+            _add(health, r["health_status"], int(r["c"]))
+            _add(sync, r["sync_status"], int(r["c"]))
+        elif r["dim"] != "n" and not getattr(f, r["dim"]):  # a selected facet has its own counts
+            grouped[r["dim"]].append(r)
+    for key, counts in (("health", health), ("sync", sync)):
+        if f"own:{key}" not in found and not grouped[key]:  # unselected: its facet is the counts themselves
+            grouped[key] = [{"v": k, "c": n} for k, n in counts.items()]
     total = sum(health.values())
-    approximate = total > COUNT_CAP and not (fast and not secondary)
+    scanned_total = next((int(r["c"]) for r in found.get("scan", []) if r["dim"] == "n"), 0)
+    approximate = not exact and total > COUNT_CAP
     if approximate:
         total = COUNT_CAP
     pages = max(1, ceil(total / PAGE_SIZE))
@@ -596,11 +662,13 @@ def search(user, f: Filters) -> Result:
         has_prev, has_next = bool(cursor) or start > 0, more
     facets, approximate_facets = {}, set()
     for key in FILTER_KEYS:
-        facets[key] = _facet_values(key, found.get(f"facet:{key}", []), names)
-        if key in scanned:
-            n = int(found[f"n:{key}"][0]["c"]) if scanned[key] and found.get(f"n:{key}") else total
-            if (n > COUNT_CAP) if scanned[key] else approximate or total > COUNT_CAP:
+        facets[key] = _facet_values(key, grouped[key], names)[:FACET_LIMIT]
+        own = found.get(f"own:{key}", [])
+        if f"own:{key}" in stmt.scanned:  # counted from rows: approximate when the rows reached the cap
+            if sum(int(r["c"]) for r in own if r.get("dim") == "n") > COUNT_CAP:
                 approximate_facets.add(key)
+        elif key in shared and scanned_total > COUNT_CAP:
+            approximate_facets.add(key)
     stale_ids = {s["id"] for s in stale}
     pinned = [_parse_row(r) for r in found.get("pinned", [])]
     for row in [*rows, *pinned]:

@@ -259,3 +259,13 @@ def replace_all(instance_id: int, apps: list[dict]) -> Stored:
         delete(instance_id, [k for k in existing if k not in rows])
     missing = sum(1 for k in changed if k not in existing and app_label(k) in skipped)
     return Stored(len(rows) - missing, skipped, {app_label(k) for k in changed} - skipped.keys())
+
+
+def counts_by_instance(user) -> dict[str, dict[str, Any]]:
+    """What a dashboard needs of the index: per instance the user may view, its applications' counts by health and
+    by sync status — `{instance name: {"total": n, "health": {status: n}, "sync": {status: n}}}` (an empty status
+    counts as Unknown). Grants are applied in the query; for grants that name instances and projects only the
+    counts come from the counts tables the triggers keep, so the cost does not grow with the fleet."""
+    from .query import Filters, search
+
+    return search(user, Filters(view="summary")).summary.get("instances", {})
