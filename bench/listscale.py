@@ -182,7 +182,7 @@ def start_web(size: int, port: int) -> subprocess.Popen:
         i = command.index("--access-logfile")
         del command[i : i + 2]
     # DEBUG as the dev setup has it (DEBUG=0 wants collected static files and TLS); the same for every size.
-    env = dict(os.environ, DATABASE_URL=urls(size)[0], LOG_LEVEL="WARNING")
+    env = dict(os.environ, DATABASE_URL=urls(size)[0], LOG_LEVEL="WARNING", DB_POOL_SIZE="2")  # a shared server
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", *command[1:]], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
     )
