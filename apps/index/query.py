@@ -781,7 +781,7 @@ def _decorate(row: dict[str, Any], instance: str, stale: bool) -> None:
 
 
 def choices(user, instances: dict[str, int]) -> dict[str, Any]:
-    """The project filter's choices and whether to show the bulk-sync and new-application buttons, cached a minute
+    """Whether to show the bulk-sync and new-application buttons (project choices are facets now), cached a minute
     per user and set of grants (a changed grant changes the key): all are conveniences, and scanning the index for
     them on every page load is not worth it. What the user may see or do is still decided per query and action."""
     grants = sorted((g.pk, g.instance_glob, g.project_glob, g.app_glob, *g.actions) for g in rules._grants(user))
@@ -790,7 +790,6 @@ def choices(user, instances: dict[str, int]) -> dict[str, Any]:
     found = cache.get(key)
     if found is None:
         found = {
-            "projects": list(visible(user, instances).order_by("project").values_list("project", flat=True).distinct()),
             "can_sync": can_sync_any(user, instances),
             # `instances` holds enabled instances only, so unsaved rows with their names decide without a query.
             "can_create": any(

@@ -59,7 +59,6 @@ def application_list(request: HttpRequest) -> HttpResponse:
     context.update(
         list_url=base,
         instances=result.instances,
-        projects=choices["projects"],
         sync_choices=query.SYNC_CHOICES,
         health_choices=query.HEALTH_CHOICES,
         can_sync=choices["can_sync"],
