@@ -57,6 +57,10 @@ class ApplicationSummary(models.Model):
             models.Index(fields=["repo", *TIE], name="appsummary_repo_sort"),
             models.Index(fields=["operation_phase", *TIE], name="appsummary_phase_sort"),
             models.Index(Coalesce("last_synced_at", Value(NEVER)), *TIE, name="appsummary_synced_sort"),
+            # Facet filters that no sort index leads with: cluster and namespace equalities (and, on PostgreSQL,
+            # a GIN index for label containment: migration 0005).
+            models.Index(fields=["cluster"], name="appsummary_cluster"),
+            models.Index(fields=["dest_namespace"], name="appsummary_dest_namespace"),
         ]
 
     def __str__(self) -> str:

@@ -234,7 +234,7 @@ SEARCH_SQL = "(name || E'\\n' || repo || E'\\n' || path)"
 # Where counts cannot come from the counts tables (free text, a label selector, a cluster/namespace/repo/label
 # filter, or grants naming application globs), they are counted from at most this many matching rows: exact up
 # to it, and above it shown as "at least" (the page says so). The rows themselves are always exact.
-COUNT_CAP = 2_000
+COUNT_CAP = 500
 FACET_LIMIT = 12  # values shown per facet, largest first (selected values are always shown)
 DIM_COLUMNS = {
     "instance": "instance_id",
