@@ -4,6 +4,7 @@ summary views, a favourite pinned, and a per-row Refresh."""
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
@@ -40,7 +41,7 @@ def indexed(e2e_instance):
 
 
 def facet(page, key: str, value: str):
-    return page.locator(f'[data-facet="{key}"] a[data-facet-value="{value}"]')
+    return page.locator(f'[data-facet="{key}"] a[data-facet-value="{quote(value, safe="")}"]')
 
 
 def test_switch_views_pick_facets_keep_them_in_the_url_and_pin_a_favourite(page, shot, e2e_instance, member, indexed):
