@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from math import ceil
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -14,7 +16,9 @@ from urllib.parse import quote, urlencode
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.access import glob, rules
@@ -23,7 +27,7 @@ from apps.core.pgtext import escape_filters
 from apps.instances.models import Instance
 
 from . import locks, selectors
-from .models import ApplicationSummary
+from .models import NEVER, AppCount, AppFacetCount, ApplicationSummary, Favourite
 
 PAGE_SIZE = 50
 MAX_PAGE = 1_000_000  # far past any real page; keeps OFFSET inside a bigint
@@ -61,46 +65,86 @@ COLUMNS = (
 )
 
 
+FILTER_KEYS = ("instance", "project", "cluster", "namespace", "repo", "sync", "health", "auto", "label")
+VIEWS = ("list", "tiles", "summary")
+
+
+def _values(params, key: str) -> list[str]:
+    """Every value of a repeated parameter (a QueryDict), or the one value of a plain mapping; blanks dropped."""
+    raw = params.getlist(key) if hasattr(params, "getlist") else [params.get(key, "")]
+    out: list[str] = []
+    for value in raw[:50]:
+        value = str(value or "").strip()[:500]
+        if value and value not in out:
+            out.append(value)
+    return out
+
+
 @dataclass
 class Filters:
-    instance: str = ""
-    project: str = ""
-    sync: str = ""
-    health: str = ""
+    # Multi-select facets: values of one facet are alternatives (OR), facets combine with AND.
+    instance: list[str] = field(default_factory=list)
+    project: list[str] = field(default_factory=list)
+    cluster: list[str] = field(default_factory=list)
+    namespace: list[str] = field(default_factory=list)
+    repo: list[str] = field(default_factory=list)
+    sync: list[str] = field(default_factory=list)
+    health: list[str] = field(default_factory=list)
+    auto: list[str] = field(default_factory=list)  # "on" / "off"
+    label: list[str] = field(default_factory=list)  # "key=value"
     selector: str = ""
     q: str = ""
     sort: str = "name"
     desc: bool = False
     page: int = 1
+    after: str = ""  # keyset cursors (cursor.encode) of the row a page starts after / ends before
+    before: str = ""
+    view: str = "list"
     notes: list[str] = field(default_factory=list)  # filters changed to be searchable, said in the page
 
     @classmethod
     def from_query(cls, params) -> Filters:
-        sort = params.get("sort", "name")
+        sort = params.get("sort", "name") or "name"
         desc = sort.startswith("-")
         sort = sort.lstrip("-")
         try:
             page = min(max(1, int(params.get("page", "1"))), MAX_PAGE)
-        except ValueError:
+        except (TypeError, ValueError):
             page = 1
         # A NUL cannot reach PostgreSQL; the index stores one as `\u0000`, so that is what is searched for.
-        text, notes = escape_filters(
-            {
-                "instance": params.get("instance", "").strip(),
-                "project": params.get("project", "").strip(),
-                "sync": params.get("sync", "").strip(),
-                "health": params.get("health", "").strip(),
-                "q": params.get("q", "").strip()[:200],
-            }
-        )
+        notes: list[str] = []
+        facets: dict[str, list[str]] = {}
+        for key in FILTER_KEYS:
+            facets[key] = []
+            for value in _values(params, key):
+                escaped, more = escape_filters({key: value})
+                facets[key].append(escaped[key])
+                notes += more
+        text, more = escape_filters({"q": str(params.get("q", "") or "").strip()[:200]})
+        view = params.get("view", "list")
         return cls(
-            **text,
-            selector=params.get("selector", "").strip()[:1000],
+            **facets,
+            q=text["q"],
+            selector=str(params.get("selector", "") or "").strip()[:1000],
             sort=sort if sort in SORTS else "name",
             desc=desc,
             page=page,
-            notes=notes,
+            after=str(params.get("after", "") or "")[:2000],
+            before=str(params.get("before", "") or "")[:2000],
+            view=view if view in VIEWS else "list",
+            notes=notes + more,
         )
+
+    def active(self) -> bool:
+        return bool(self.q or self.selector or any(getattr(self, k) for k in FILTER_KEYS))
+
+
+@dataclass
+class Facet:
+    key: str
+    label: str
+    values: list[tuple[str, int, bool, str]]  # (value, count, selected, href toggling it)
+    approximate: bool = False  # counted over the first COUNT_CAP matches only: each count is a lower bound
 
 
 @dataclass
@@ -114,6 +158,14 @@ class Result:
     selector_error: str = ""
     stale: list[dict[str, Any]] = field(default_factory=list)
     instances: dict[str, int] = field(default_factory=dict)  # name → id of the instances the user may view
+    approximate: bool = False  # more than COUNT_CAP matches: total and counts are lower bounds
+    exact_counts: bool = True  # counts read from the counts tables (False: counted from the matching rows)
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # key → (value, count), largest first
+    approximate_facets: set[str] = field(default_factory=set)
+    next_cursor: str = ""
+    prev_cursor: str = ""
+    pinned: list[dict[str, Any]] = field(default_factory=list)  # the user's favourites among what they may view
+    summary: dict[str, Any] = field(default_factory=dict)  # the summary view's tables
 
 
 # A literal in the regexes glob.to_regex() emits: escaped characters or anything that is not a metacharacter.
@@ -175,104 +227,479 @@ def visible(user, instances: dict[str, int] | None = None) -> QuerySet[Applicati
     return ApplicationSummary.objects.filter(grants_filter(user, instances))
 
 
-def filtered(user, f: Filters, instances: dict[str, int] | None = None) -> QuerySet[ApplicationSummary]:
-    """Raises selectors.SelectorError for a bad label selector."""
+# The trigram index of migration 0004 is on exactly this expression: free text is one ILIKE on it, which the
+# index answers (three ILIKEs OR-ed over separate columns could not use it). Newlines separate the columns so a
+# search (typed on one line) cannot match across two of them.
+SEARCH_SQL = "(name || E'\\n' || repo || E'\\n' || path)"
+# Where counts cannot come from the counts tables (free text, a label selector, a cluster/namespace/repo/label
+# filter, or grants naming application globs), they are counted from at most this many matching rows: exact up
+# to it, and above it shown as "at least" (the page says so). The rows themselves are always exact.
+COUNT_CAP = 500
+FACET_LIMIT = 12  # values shown per facet, largest first (selected values are always shown)
+DIM_COLUMNS = {
+    "instance": "instance_id",
+    "project": "project",
+    "cluster": "cluster",
+    "namespace": "dest_namespace",
+    "repo": "repo",
+    "sync": "sync_status",
+    "health": "health_status",
+    "auto": "auto_sync",
+    "label": "labels",
+}
+FACET_LABELS = {
+    "instance": "Instance",
+    "project": "Project",
+    "cluster": "Cluster",
+    "namespace": "Namespace",
+    "repo": "Repository",
+    "sync": "Sync",
+    "health": "Health",
+    "auto": "Auto-sync",
+    "label": "Labels",
+}
+BASE_DIMS = ("instance", "project", "health", "sync", "auto")  # the columns of AppCount
+SECONDARY_DIMS = ("cluster", "namespace", "repo", "label")  # AppFacetCount's dims
+_NEVER_SQL = "'1970-01-01 00:00:00+00'::timestamptz"  # models.NEVER, as the synced-sort index has it
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def dim_q(key: str, values: list[str], instances: dict[str, int]) -> Q:
+    """The filter of one facet: its selected values are alternatives."""
+    if not values:
+        return Q()
+    column = DIM_COLUMNS[key]
+    if key == "instance":  # by id: no join (an instance the user cannot see matches nothing)
+        return Q(instance_id__in=sorted({instances.get(v, 0) for v in values}))
+    if key in ("health", "sync"):  # the counts show an empty status as Unknown, so Unknown includes empty ones
+        return Q(**{f"{column}__in": [*values, ""] if "Unknown" in values else values})
+    if key == "auto":
+        wanted = {v == "on" for v in values if v in ("on", "off")}
+        return Q(auto_sync=wanted.pop()) if len(wanted) == 1 else Q()
+    if key == "label":
+        q = Q(pk__in=[])
+        for value in values:
+            k, sep, v = value.partition("=")
+            q |= Q(labels__contains={k: v}) if sep else Q(labels__has_key=k)
+        return q
+    return Q(**{f"{column}__in": values})
+
+
+def text_q(f: Filters) -> Q:
+    """Free text and the label selector; raises selectors.SelectorError for a bad selector."""
+    q = Q()
+    if f.q:
+        if connection.vendor == "postgresql":
+            q &= Q(RawSQL(f"{SEARCH_SQL} ILIKE %s", [_like(f.q)], output_field=BooleanField()))
+        else:
+            q &= Q(name__icontains=f.q) | Q(repo__icontains=f.q) | Q(path__icontains=f.q)
+    if f.selector:
+        q &= selectors.parse(f.selector)
+    return q
+
+
+def facet_q(f: Filters, instances: dict[str, int], skip: str = "", only: tuple[str, ...] = FILTER_KEYS) -> Q:
+    q = Q()
+    for key in only:
+        if key != skip:
+            q &= dim_q(key, getattr(f, key), instances)
+    return q
+
+
+def filtered(user, f: Filters, instances: dict[str, int] | None = None, skip: str = "") -> QuerySet[ApplicationSummary]:
+    """The user's applications under every filter of `f` but facet `skip`. Raises selectors.SelectorError."""
     if instances is None:
         instances = {i.name: i.pk for i in rules.instances_visible(user)}
-    qs = visible(user, instances)
-    if f.instance:  # by id: no join with the instances table (an instance the user cannot see matches nothing)
-        qs = qs.filter(instance_id=instances.get(f.instance, 0))
-    if f.project:
-        qs = qs.filter(project=f.project)
-    # The counts show an empty status as Unknown, so filtering on Unknown includes empty ones.
-    if f.sync:
-        qs = qs.filter(Q(sync_status=f.sync) | Q(sync_status="") if f.sync == "Unknown" else Q(sync_status=f.sync))
-    if f.health:
-        unknown = f.health == "Unknown"
-        qs = qs.filter(Q(health_status=f.health) | Q(health_status="") if unknown else Q(health_status=f.health))
-    if f.q:
-        qs = qs.filter(Q(name__icontains=f.q) | Q(repo__icontains=f.q) | Q(path__icontains=f.q))
-    if f.selector:
-        qs = qs.filter(selectors.parse(f.selector))
-    return qs
+    return visible(user, instances).filter(facet_q(f, instances, skip), text_q(f))
 
 
-@dataclass
-class _Pass:
-    health: dict[str, int]
-    sync: dict[str, int]
-    total: int
-    rows: list[dict[str, Any]]
+def _for_counts(node: Any) -> Any:
+    """A cheapened grant filter rewritten for the counts tables, or None when it names a column they lack (an
+    application-name glob, an unrewritten regex). `name IS NOT NULL` (an app glob of `*`) always holds, so it
+    becomes no condition."""
+    if isinstance(node, Q):
+        out = Q()
+        out.connector, out.negated = node.connector, node.negated
+        for child in node.children:
+            if isinstance(child, tuple) and child == ("name__isnull", False):
+                out.children.append(("pk__isnull", False))
+                continue
+            rewritten = _for_counts(child)
+            if rewritten is None:
+                return None
+            out.children.append(rewritten)
+        return out
+    if isinstance(node, tuple) and node[0].split("__")[0] in ("instance_id", "project", "pk"):
+        return node
+    return None
+
+
+def counts_grants(grants: Q) -> Q | None:
+    """The user's grant filter as a filter on the counts tables (instance and project only), when it is one:
+    then the counts tables answer for this user exactly."""
+    return _for_counts(grants) if connection.vendor == "postgresql" else None
+
+
+class _Statement:
+    """Several queries run as one statement, one round trip: each becomes a JSON array column of one row."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[str, str, list]] = []
+        self.empty: set[str] = set()
+        self.scanned: set[str] = set()  # parts wrapped around capped matching rows
+
+    def add(self, name: str, qs_or_sql: QuerySet | tuple[str, list], wrap: str = "") -> None:
+        """`wrap` is a SELECT over the query named `s` (its SQL put in place of `{s}`)."""
+        if isinstance(qs_or_sql, tuple):
+            sql, params = qs_or_sql
+        else:
+            try:
+                sql, params = qs_or_sql.query.sql_with_params()
+            except EmptyResultSet:  # Django proved nothing matches (a user without grants, say)
+                self.empty.add(name)
+                return
+        if wrap:
+            sql = wrap.replace("{s}", f"({sql}) s")
+            if "LIMIT" in sql and "WITH s AS" in wrap:
+                self.scanned.add(name)
+        self.parts.append((name, sql, list(params)))
+
+    def run(self) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {name: [] for name in self.empty}
+        if not self.parts:
+            return out
+        if connection.vendor != "postgresql":  # no json_agg: one query per part (a development database)
+            for name, sql, params in self.parts:
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, params)
+                    columns = [c[0] for c in cursor.description]
+                    out[name] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            return out
+        # json_agg over a subquery with ORDER BY … LIMIT keeps the subquery's order (PostgreSQL feeds the
+        # aggregate the subquery's output as is; nothing here joins or regroups it).
+        columns = ", ".join(f"(SELECT coalesce(json_agg(t), '[]'::json) FROM ({sql}) t)" for _, sql, _ in self.parts)
+        params = [p for _, _, ps in self.parts for p in ps]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {columns}", params)
+            row = cursor.fetchone()
+        for (name, _, _), value in zip(self.parts, row, strict=True):
+            out[name] = json.loads(value) if isinstance(value, str) else value
+        return out
+
+
+def _cursor_key(row: dict[str, Any], sort: str) -> list:
+    if sort == "instance":
+        return [row["name"], row["namespace"], row["instance_id"]]
+    if sort == "synced":
+        return [(row["last_synced_at"] or NEVER).isoformat(), row["name"], row["namespace"], row["instance_id"]]
+    return [row[SORTS[sort]], row["name"], row["namespace"], row["instance_id"]]
+
+
+def encode_cursor(row: dict[str, Any], sort: str) -> str:
+    raw = json.dumps(_cursor_key(row, sort), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str, sort: str) -> list | None:
+    """The keyset position in a cursor, or None for a cursor that is not one of this sort's (then: first page)."""
+    if not token:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, TypeError):
+        return None
+    size = 3 if sort == "instance" else 4
+    if not (isinstance(value, list) and len(value) == size and isinstance(value[-1], int)):
+        return None
+    if not all(isinstance(v, str) for v in value[:-1]):
+        return None
+    if sort == "synced":
+        try:
+            datetime.fromisoformat(value[0])
+        except ValueError:
+            return None
+    return value
+
+
+def _key_sql(sort: str) -> str:
+    return f"COALESCE(last_synced_at, {_NEVER_SQL})" if sort == "synced" else SORTS[sort]
+
+
+def _page_order(sort: str, descending: bool) -> list:
+    key = Coalesce("last_synced_at", Value(NEVER)) if sort == "synced" else F(SORTS[sort])
+    columns = [key, F("name"), F("namespace"), F("instance_id")] if sort != "instance" else [F("name"), F("namespace")]
+    return [c.desc() if descending else c.asc() for c in columns]
+
+
+def _rows_sql(
+    qs: QuerySet, f: Filters, order_ids: list[int], cursor: list | None, descending: bool, start: int
+) -> tuple[str, list] | None:
+    """One page (PAGE_SIZE + 1 rows, to know whether another follows) in keyset order from `cursor`, or from
+    row `start` for a page number without a cursor (an old link). Every sort walks its index: a page costs
+    the same at 100,000 apps as at 1,000. Sorting by instance follows instance names: one branch per instance
+    in name order, each walking (instance_id, name, namespace), appended until the page is full."""
+    op = "<" if descending else ">"
+    limit = PAGE_SIZE + 1
+    if f.sort != "instance":
+        if cursor:
+            keyset = f"({_key_sql(f.sort)}, name, namespace, instance_id) {op} (%s, %s, %s, %s)"
+            if f.sort == "synced":
+                keyset = keyset.replace("(%s,", "(%s::timestamptz,", 1)
+            qs = qs.filter(RawSQL(keyset, cursor, output_field=BooleanField()))
+        page = qs.order_by(*_page_order(f.sort, descending)).values(*COLUMNS)[start : start + limit]
+        try:
+            return page.query.sql_with_params()
+        except EmptyResultSet:
+            return None
+    ids = order_ids[::-1] if descending else list(order_ids)
+    if cursor:
+        ids = ids[ids.index(cursor[2]) :] if cursor[2] in ids else []
+    branches, params = [], []
+    for pk in ids:
+        branch = qs.filter(instance_id=pk)
+        if cursor and pk == cursor[2]:
+            branch = branch.filter(RawSQL(f"(name, namespace) {op} (%s, %s)", cursor[:2], output_field=BooleanField()))
+        branch = branch.order_by(*_page_order("instance", descending)).values(*COLUMNS)[: start + limit]
+        try:
+            sql, ps = branch.query.sql_with_params()
+        except EmptyResultSet:
+            continue
+        branches.append(f"({sql})")
+        params += ps
+    if not branches:
+        return None
+    return f"SELECT * FROM ({' UNION ALL '.join(branches)}) u LIMIT {limit} OFFSET {start}", params
+
+
+_BASE_COLUMNS = ("instance_id", "project", "health_status", "sync_status", "auto_sync")
+# Counts and the unselected base facets from AppCount in one pass; `dim` says which grouping a row belongs to.
+_BASE_SQL = (
+    "SELECT CASE GROUPING(health_status, sync_status, instance_id, project, auto_sync) "
+    "WHEN 7 THEN 'hs' WHEN 27 THEN 'instance' WHEN 29 THEN 'project' ELSE 'auto' END AS dim, "
+    "health_status, sync_status, COALESCE(instance_id::text, project, auto_sync::text) AS v, sum(n) AS c "
+    "FROM {s} GROUP BY GROUPING SETS ((health_status, sync_status), (instance_id), (project), (auto_sync))"
+)
+
+
+def _scan_sql(keys: list[str], counts: bool = False) -> str:
+    """Counts over the capped matching rows `s`: per (health, sync) when `counts`, per value of each facet in
+    `keys`, and the number of rows read (dim "n"; more than COUNT_CAP means the cap was reached)."""
+    branches = ["SELECT 'n' AS dim, NULL AS health_status, NULL AS sync_status, NULL AS v, count(*) AS c FROM s"]
+    if counts:
+        branches.append("SELECT 'hs', health_status, sync_status, NULL, count(*) FROM s GROUP BY 2, 3")
+    for key in keys:
+        if key == "label" and connection.vendor != "postgresql":
+            continue  # label facets need PostgreSQL's jsonb functions
+        if key == "label":
+            branches.append(
+                "SELECT 'label', NULL, NULL, key || '=' || value, count(*) FROM s, jsonb_each_text(s.labels) GROUP BY 4"
+            )
+        else:
+            branches.append(f"SELECT '{key}', NULL, NULL, CAST({DIM_COLUMNS[key]} AS text), count(*) FROM s GROUP BY 4")
+    return "WITH s AS MATERIALIZED (SELECT * FROM {s}) " + " UNION ALL ".join(branches)
+
+
+def _parse_row(row: dict[str, Any]) -> dict[str, Any]:
+    synced = row.get("last_synced_at")
+    row["last_synced_at"] = datetime.fromisoformat(synced) if isinstance(synced, str) else None
+    return row
+
+
+def _grouped(rows: list[dict[str, Any]], column: str) -> dict[Any, int]:
+    out: dict[Any, int] = {}
+    for r in rows:
+        out[r[column]] = out.get(r[column], 0) + int(r["c"])
+    return out
+
+
+def _summary_tables(rows: list[dict[str, Any]], names: dict[int, str]) -> dict[str, Any]:
+    """Counts by health and sync per instance and per project, from rows of (instance_id, project, health_status,
+    sync_status, c)."""
+    tables: dict[str, dict[str, dict[str, Any]]] = {"instances": {}, "projects": {}}
+    for r in rows:
+        for table, key in (("instances", names.get(r["instance_id"], "")), ("projects", r["project"])):
+            entry = tables[table].setdefault(key, {"total": 0, "health": {}, "sync": {}})
+            entry["total"] += int(r["c"])
+            _add(entry["health"], r["health_status"], int(r["c"]))
+            _add(entry["sync"], r["sync_status"], int(r["c"]))
+    return {k: dict(sorted(v.items())) for k, v in tables.items()}
+
+
+def _facet_values(key: str, rows: list[dict[str, Any]], names: dict[int, str]) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r.get("dim") == "n":
+            continue
+        value = r["v"]
+        if key == "instance":
+            value = names.get(int(value), "") if value is not None else ""
+        elif key == "auto":
+            value = "on" if value in (True, "true") else "off"
+        elif key in ("health", "sync"):
+            value = value or "Unknown"
+        if value:
+            counts[value] = counts.get(value, 0) + int(r["c"])
+    return _ordered(counts)
+
+
+def search(user, f: Filters) -> Result:
+    """One page of the user's applications under `f`, its counts and facets, in one SQL statement.
+
+    Counts come from the counts tables (exact, a few hundred rows read) when the user's grants name instances
+    and projects only and the filters are facets of those tables; otherwise from at most COUNT_CAP matching rows
+    (exact below it, marked as lower bounds above it). Rows are read by keyset from the sort's index.
+    """
+    instances = instances_with_state(user)
+    names = {i["id"]: i["name"] for i in instances}
+    by_name = {i["name"]: i["id"] for i in instances}
+    stale = stale_instances(instances)
+    try:
+        text = text_q(f)
+    except selectors.SelectorError as exc:
+        return Result([], 0, 1, 1, [], [], selector_error=str(exc), stale=stale, instances=by_name)
+    grants = grants_filter(user, by_name)
+    on_counts = counts_grants(grants)
+    fast = on_counts is not None and not f.q and not f.selector
+    secondary = {k for k in SECONDARY_DIMS if getattr(f, k)}
+    matching = ApplicationSummary.objects.filter(grants, text)
+
+    stmt = _Statement()
+    exact = fast and not secondary  # total, health and sync counts from AppCount
+    shared: list[str] = []  # facets counted together over the capped matching rows (those with no selection)
+    for key in FILTER_KEYS:
+        selected = bool(getattr(f, key))
+        others = secondary - {key}
+        if fast and not others and key in BASE_DIMS:
+            if selected:  # its own counts: every filter but its own (unselected ones come with "base")
+                qs = AppCount.objects.filter(on_counts, facet_q(f, by_name, skip=key, only=BASE_DIMS), n__gt=0)
+                stmt.add(f"own:{key}", qs.order_by().values(v=F(DIM_COLUMNS[key])).annotate(c=Sum("n")))
+        elif fast and not others and key in SECONDARY_DIMS and not (f.health or f.sync or f.auto):
+            if selected:
+                qs = AppFacetCount.objects.filter(on_counts, facet_q(f, by_name, only=("instance", "project")), dim=key)
+                stmt.add(f"own:{key}", qs.filter(n__gt=0).order_by().values(v=F("value")).annotate(c=Sum("n")))
+        elif selected:  # counted from at most COUNT_CAP rows under every filter but its own
+            inner = matching.filter(facet_q(f, by_name, skip=key)).order_by().values(DIM_COLUMNS[key])
+            stmt.add(f"own:{key}", inner[: COUNT_CAP + 1], _scan_sql([key]))
+        else:
+            shared.append(key)
+    if exact:
+        counted = AppCount.objects.filter(on_counts, facet_q(f, by_name, only=BASE_DIMS), n__gt=0).order_by()
+        stmt.add("base", counted.values(*_BASE_COLUMNS, "n"), _BASE_SQL)
+        shared = [k for k in shared if k not in BASE_DIMS]
+        unselected = [k for k in shared if k in SECONDARY_DIMS and not (f.health or f.sync or f.auto)]
+        if unselected and not secondary:
+            qs = AppFacetCount.objects.filter(on_counts, facet_q(f, by_name, only=("instance", "project")))
+            qs = qs.filter(dim__in=unselected, n__gt=0).order_by().values("dim", v=F("value")).annotate(c=Sum("n"))
+            stmt.add("secondary", qs)
+            shared = [k for k in shared if k not in unselected]
+    if shared or not exact:
+        columns = {DIM_COLUMNS[k] for k in shared} | ({"health_status", "sync_status"} if not exact else set())
+        inner = matching.filter(facet_q(f, by_name)).order_by().values(*sorted(columns))
+        stmt.add("scan", inner[: COUNT_CAP + 1], _scan_sql(shared, counts=not exact))
+
+    cursor = decode_cursor(f.after or f.before, f.sort)
+    backwards = bool(f.before) and cursor is not None
+    descending = f.desc != backwards
+    start = 0 if cursor else (f.page - 1) * PAGE_SIZE
+    every = matching.filter(facet_q(f, by_name))
+    order_ids = list(by_name.values())  # name order
+    if f.view != "summary":
+        if (sql := _rows_sql(every, f, order_ids, cursor, descending, start)) is not None:
+            stmt.add("rows", sql)
+        if not cursor and f.page == 1:
+            pins = Favourite.objects.filter(
+                user=user, instance_id=OuterRef("instance_id"), namespace=OuterRef("namespace"), name=OuterRef("name")
+            )
+            pinned = ApplicationSummary.objects.filter(grants, Exists(pins)).order_by("name", "instance_id")
+            stmt.add("pinned", pinned.values(*COLUMNS)[:100])
+    else:
+        table = ("instance_id", "project", "health_status", "sync_status")
+        if fast and not secondary:
+            counted = AppCount.objects.filter(on_counts, facet_q(f, by_name, only=BASE_DIMS), n__gt=0).order_by()
+            stmt.add("summary", counted.values(*table).annotate(c=Sum("n")))
+        else:
+            stmt.add("summary", every.order_by().values(*table).annotate(c=Count("id")))
+    found = stmt.run()
+
+    health: dict[str, int] = {}
+    sync: dict[str, int] = {}
+    grouped: dict[str, list[dict[str, Any]]] = {k: found.get(f"own:{k}", []) for k in FILTER_KEYS}
+    for r in found.get("base", []) + found.get("scan", []) + found.get("secondary", []):
+        if r["dim"] == "hs":
+            _add(health, r["health_status"], int(r["c"]))
+            _add(sync, r["sync_status"], int(r["c"]))
+        elif r["dim"] != "n" and not getattr(f, r["dim"]):  # a selected facet has its own counts
+            grouped[r["dim"]].append(r)
+    for key, counts in (("health", health), ("sync", sync)):
+        if f"own:{key}" not in found and not grouped[key]:  # unselected: its facet is the counts themselves
+            grouped[key] = [{"v": k, "c": n} for k, n in counts.items()]
+    total = sum(health.values())
+    scanned_total = next((int(r["c"]) for r in found.get("scan", []) if r["dim"] == "n"), 0)
+    approximate = not exact and total > COUNT_CAP
+    if approximate:
+        total = COUNT_CAP
+    pages = max(1, ceil(total / PAGE_SIZE))
+    rows = [_parse_row(r) for r in found.get("rows", [])]
+    page = f.page
+    if not cursor and not rows and f.page > 1 and f.view != "summary":  # past the end: the last page (stale links)
+        page = pages if not approximate else 1
+        again = _Statement()
+        if (sql := _rows_sql(every, f, order_ids, None, f.desc, (page - 1) * PAGE_SIZE)) is not None:
+            again.add("rows", sql)
+        rows = [_parse_row(r) for r in again.run().get("rows", [])]
+        start = (page - 1) * PAGE_SIZE
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    if backwards:
+        rows.reverse()
+        has_prev, has_next = more, True
+        if not more:
+            page = 1
+    else:
+        has_prev, has_next = bool(cursor) or start > 0, more
+    facets, approximate_facets = {}, set()
+    for key in FILTER_KEYS:
+        facets[key] = _facet_values(key, grouped[key], names)[:FACET_LIMIT]
+        own = found.get(f"own:{key}", [])
+        if f"own:{key}" in stmt.scanned:  # counted from rows: approximate when the rows reached the cap
+            if sum(int(r["c"]) for r in own if r.get("dim") == "n") > COUNT_CAP:
+                approximate_facets.add(key)
+        elif key in shared and scanned_total > COUNT_CAP:
+            approximate_facets.add(key)
+    stale_ids = {s["id"] for s in stale}
+    pinned = [_parse_row(r) for r in found.get("pinned", [])]
+    for row in [*rows, *pinned]:
+        _decorate(row, names.get(row["instance_id"], ""), row["instance_id"] in stale_ids)
+    return Result(
+        rows,
+        total,
+        max(1, page),
+        max(pages, page),
+        _ordered(health),
+        _ordered(sync),
+        stale=stale,
+        instances=by_name,
+        approximate=approximate,
+        exact_counts=fast and not secondary,
+        facets=facets,
+        approximate_facets=approximate_facets,
+        next_cursor=encode_cursor(rows[-1], f.sort) if rows and has_next else "",
+        prev_cursor=encode_cursor(rows[0], f.sort) if rows and has_prev else "",
+        pinned=pinned,
+        summary=_summary_tables(found.get("summary", []), names) if f.view == "summary" else {},
+    )
 
 
 def _add(counts: dict[str, int], status: str | None, n: int) -> None:
     counts[status or "Unknown"] = counts.get(status or "Unknown", 0) + n
 
 
-def _one_pass(qs: QuerySet, f: Filters, start: int, order_ids: list[int]) -> _Pass:
-    """Counts per health and sync status, the total and one page of rows of the filtered set.
-
-    On PostgreSQL this is one statement: a materialized CTE filters the index once and feeds both a GROUP BY
-    GROUPING SETS (per health, per sync, total) and the page, whose rows are read back by id in the same
-    statement. Instances sort by name through their position in `order_ids` (ids in name order) rather than a
-    join. Elsewhere, two plain ORM queries. order_by() drops Meta.ordering, which would join into a GROUP BY.
-    """
-    health: dict[str, int] = {}
-    sync: dict[str, int] = {}
-    if connection.vendor != "postgresql":
-        for h, s, n in qs.order_by().values_list("health_status", "sync_status").annotate(n=Count("id")):
-            _add(health, h, n)
-            _add(sync, s, n)
-        rows = list(qs.order_by(*_order(f)).values(*COLUMNS)[start : start + PAGE_SIZE])
-        return _Pass(health, sync, sum(health.values()), rows)
-    keys = {} if f.sort == "instance" else {"k": F(SORTS[f.sort])}
-    inner = qs.order_by().values("id", "health_status", "sync_status", "instance_id", "name", "namespace", **keys)
-    try:
-        inner_sql, params = inner.query.sql_with_params()
-    except EmptyResultSet:  # e.g. a user without grants: Django proves there is nothing to fetch
-        return _Pass(health, sync, 0, [])
-    direction = "DESC" if f.desc else "ASC"
-    position = "array_position(%s::bigint[], instance_id)"
-    order = f"{position} {direction}" if f.sort == "instance" else f"k {direction} NULLS LAST, {position}"
-    table = ApplicationSummary._meta.db_table
-    columns = ", ".join(f"s.{ApplicationSummary._meta.get_field(c).column}" for c in COLUMNS)
-    nulls = ", ".join("NULL" for _ in COLUMNS)
-    sql = (
-        f"WITH f AS MATERIALIZED ({inner_sql}) "
-        "SELECT 0, GROUPING(health_status, sync_status), health_status, sync_status, COUNT(*), "
-        f"{nulls} FROM f GROUP BY GROUPING SETS ((health_status), (sync_status), ()) "
-        f"UNION ALL SELECT 1, NULL, NULL, NULL, p.pos, {columns} "
-        f"FROM unnest(ARRAY(SELECT id FROM f ORDER BY {order}, name, namespace LIMIT %s OFFSET %s)) "
-        f"WITH ORDINALITY AS p(id, pos) JOIN {table} s ON s.id = p.id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, order_ids, PAGE_SIZE, start])
-        result = cursor.fetchall()
-    total = 0
-    page: list[tuple] = []
-    for kind, grouping, h, s, n, *rest in result:
-        if kind == 1:
-            page.append((n, rest))
-        elif grouping == 1:  # grouped by health only (GROUPING sets a bit for each column not grouped by)
-            _add(health, h, n)
-        elif grouping == 2:
-            _add(sync, s, n)
-        else:
-            total = n
-    page.sort(key=lambda r: r[0])
-    return _Pass(health, sync, total, [dict(zip(COLUMNS, rest, strict=True)) for _, rest in page])
-
-
 def _ordered(counts: dict[str, int]) -> list[tuple[str, int]]:
     """Largest first."""
     return sorted(counts.items(), key=lambda r: (-r[1], r[0]))
-
-
-def _order(f: Filters) -> list:
-    column = F(SORTS[f.sort])
-    primary = column.desc(nulls_last=True) if f.desc else column.asc(nulls_last=True)
-    tail = [c for c in ("instance__name", "name", "namespace") if c != SORTS[f.sort]]
-    return [primary, *tail]
 
 
 def instances_with_state(user) -> list[dict[str, Any]]:
@@ -353,30 +780,8 @@ def _decorate(row: dict[str, Any], instance: str, stale: bool) -> None:
     )
 
 
-def search(user, f: Filters) -> Result:
-    instances = instances_with_state(user)
-    names = {i["id"]: i["name"] for i in instances}
-    by_name = {i["name"]: i["id"] for i in instances}
-    stale = stale_instances(instances)
-    try:
-        qs = filtered(user, f, by_name)
-    except selectors.SelectorError as exc:
-        return Result([], 0, 1, 1, [], [], selector_error=str(exc), stale=stale, instances=by_name)
-    order_ids = list(by_name.values())  # name order
-    found = _one_pass(qs, f, (f.page - 1) * PAGE_SIZE, order_ids)
-    pages = max(1, ceil(found.total / PAGE_SIZE))
-    page = min(f.page, pages)
-    if page != f.page:  # past the end: show the last page (a second pass, only for stale links)
-        found = _one_pass(qs, f, (page - 1) * PAGE_SIZE, order_ids)
-    stale_ids = {s["id"] for s in stale}
-    for row in found.rows:
-        _decorate(row, names.get(row["instance_id"], ""), row["instance_id"] in stale_ids)
-    health, sync = _ordered(found.health), _ordered(found.sync)
-    return Result(found.rows, found.total, page, pages, health, sync, stale=stale, instances=by_name)
-
-
 def choices(user, instances: dict[str, int]) -> dict[str, Any]:
-    """The project filter's choices and whether to show the bulk-sync and new-application buttons, cached a minute
+    """Whether to show the bulk-sync and new-application buttons (project choices are facets now), cached a minute
     per user and set of grants (a changed grant changes the key): all are conveniences, and scanning the index for
     them on every page load is not worth it. What the user may see or do is still decided per query and action."""
     grants = sorted((g.pk, g.instance_glob, g.project_glob, g.app_glob, *g.actions) for g in rules._grants(user))
@@ -385,7 +790,6 @@ def choices(user, instances: dict[str, int]) -> dict[str, Any]:
     found = cache.get(key)
     if found is None:
         found = {
-            "projects": list(visible(user, instances).order_by("project").values_list("project", flat=True).distinct()),
             "can_sync": can_sync_any(user, instances),
             # `instances` holds enabled instances only, so unsaved rows with their names decide without a query.
             "can_create": any(
@@ -434,7 +838,7 @@ def headers(f: Filters, base: str = "", params: Mapping[str, list[str]] | None =
             {
                 "label": label,
                 "next": sort,
-                "href": link(base, params or {}, sort=sort, page=None) if sort else "",
+                "href": link(base, params or {}, sort=sort, page=None, after=None, before=None) if sort else "",
                 "arrow": (" ▼" if f.desc else " ▲") if current else "",
             }
         )
@@ -444,13 +848,66 @@ def headers(f: Filters, base: str = "", params: Mapping[str, list[str]] | None =
 def count_links(result: Result, base: str, params: Mapping[str, list[str]]) -> dict[str, list[tuple]]:
     """(status, count, href) per health and per sync status; the href filters on that status."""
     return {
-        "health": [(name, n, link(base, params, health=name, page=None)) for name, n in result.health_counts],
-        "sync": [(name, n, link(base, params, sync=name, page=None)) for name, n in result.sync_counts],
+        "health": [
+            (name, n, link(base, params, health=name, page=None, after=None, before=None))
+            for name, n in result.health_counts
+        ],
+        "sync": [
+            (name, n, link(base, params, sync=name, page=None, after=None, before=None))
+            for name, n in result.sync_counts
+        ],
     }
 
 
 def page_links(result: Result, base: str, params: Mapping[str, list[str]]) -> dict[str, str]:
+    """Previous and next by keyset cursor (the page number rides along for the "Page n" label only)."""
+    page = result.page
     return {
-        "prev": link(base, params, page=str(result.page - 1)) if result.page > 1 else "",
-        "next": link(base, params, page=str(result.page + 1)) if result.page < result.pages else "",
+        "prev": link(base, params, before=result.prev_cursor, after=None, page=str(max(1, page - 1)))
+        if result.prev_cursor
+        else "",
+        "next": link(base, params, after=result.next_cursor, before=None, page=str(page + 1))
+        if result.next_cursor
+        else "",
     }
+
+
+def toggle(params: Mapping[str, list[str]], key: str, value: str) -> dict[str, list[str]]:
+    values = list(params.get(key, []))
+    values = [v for v in values if v != value] if value in values else [*values, value]
+    return {**params, key: values}
+
+
+def facet_links(f: Filters, result: Result, base: str, params: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+    """The sidebar: per facet, its values (the selected ones always, even at zero) with counts, and a link that
+    adds or removes the value (cursors and page dropped: a new filter starts at the first page)."""
+    clean = {k: v for k, v in params.items() if k not in ("after", "before", "page")}
+    out = []
+    for key in FILTER_KEYS:
+        counted = dict(result.facets.get(key, []))
+        selected = getattr(f, key)
+        values = [(v, counted.get(v, 0)) for v in selected if v not in counted] + list(counted.items())
+        out.append(
+            {
+                "key": key,
+                "label": FACET_LABELS[key],
+                "approximate": key in result.approximate_facets,
+                "values": [
+                    {"value": v, "count": n, "selected": v in selected, "href": link(base, toggle(clean, key, v))}
+                    for v, n in values
+                ],
+            }
+        )
+    return out
+
+
+def view_links(f: Filters, base: str, params: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "view": v,
+            "label": v.title(),
+            "current": v == f.view,
+            "href": link(base, params, view=v, after=None, before=None),
+        }  # fmt: skip
+        for v in VIEWS
+    ]

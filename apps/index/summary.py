@@ -31,6 +31,7 @@ LIST_FIELDS = [
     "items.spec.source",
     "items.spec.sources",
     "items.spec.destination",
+    "items.spec.syncPolicy",
     "items.status.sync.status",
     "items.status.sync.revision",
     "items.status.health",
@@ -48,6 +49,7 @@ WATCH_FIELDS = [
     "result.application.spec.source",
     "result.application.spec.sources",
     "result.application.spec.destination",
+    "result.application.spec.syncPolicy",
     "result.application.status.sync.status",
     "result.application.status.sync.revision",
     "result.application.status.health.status",
@@ -67,6 +69,8 @@ UPDATE_FIELDS = [
     "sync_status",
     "health_status",
     "operation_phase",
+    "auto_sync",
+    "cluster",
     "last_synced_at",
     "resource_version",
     "seen_at",
@@ -123,6 +127,8 @@ def summary_fields(app: dict) -> dict[str, Any]:
         "sync_status": _s("sync_status", sync.get("status")),
         "health_status": _s("health_status", _d(status.get("health")).get("status")),
         "operation_phase": _s("operation_phase", op.get("phase")),
+        "auto_sync": bool(_d(spec.get("syncPolicy")).get("automated")),
+        "cluster": _s("cluster", dest.get("name") or dest.get("server")),
         "last_synced_at": _time(op.get("finishedAt")),
         "resource_version": _s("resource_version", meta.get("resourceVersion")),
     }
@@ -139,7 +145,7 @@ def _rows(apps: list[dict]) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 # Column types for PostgreSQL's jsonb_to_recordset, in UPDATE_FIELDS order (seen_at comes as a parameter).
-_PG_TYPES = {"labels": "jsonb", "last_synced_at": "timestamptz"}
+_PG_TYPES = {"labels": "jsonb", "last_synced_at": "timestamptz", "auto_sync": "boolean"}
 
 
 def _write_postgresql(instance_id: int, rows: dict[tuple[str, str], dict[str, Any]], seen_at: datetime) -> None:
@@ -253,3 +259,13 @@ def replace_all(instance_id: int, apps: list[dict]) -> Stored:
         delete(instance_id, [k for k in existing if k not in rows])
     missing = sum(1 for k in changed if k not in existing and app_label(k) in skipped)
     return Stored(len(rows) - missing, skipped, {app_label(k) for k in changed} - skipped.keys())
+
+
+def counts_by_instance(user) -> dict[str, dict[str, Any]]:
+    """What a dashboard needs of the index: per instance the user may view, its applications' counts by health and
+    by sync status — `{instance name: {"total": n, "health": {status: n}, "sync": {status: n}}}` (an empty status
+    counts as Unknown). Grants are applied in the query; for grants that name instances and projects only the
+    counts come from the counts tables the triggers keep, so the cost does not grow with the fleet."""
+    from .query import Filters, search
+
+    return search(user, Filters(view="summary")).summary.get("instances", {})
