@@ -381,3 +381,6 @@ if LOCAL_LOGIN not in {"on", "admins-only"}:
 
 # The portal's public address, used for links in notifications (e.g. https://portal.example.com).
 PORTAL_URL = os.environ.get("PORTAL_URL", "")
+
+# An approval request not decided within this many hours expires (apps/governance/approvals.py).
+APPROVAL_TTL_HOURS = float(os.environ.get("APPROVAL_TTL_HOURS", 24))
