@@ -484,12 +484,18 @@ def _approval(req) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _in_token_scope(request: HttpRequest, req) -> bool:
+    """A token narrowed to some applications sees (and decides) only requests about those."""
+    token = getattr(request.user, "api_token", None)
+    return token is None or all(token.allows("view", t["instance"], t["project"], t["app"]) for t in req.targets)
+
+
 def _visible_approval(request: HttpRequest, approval_id: int):
     from apps.governance import approvals
     from apps.governance.models import ApprovalRequest
 
     req = ApprovalRequest.objects.select_related("requester").filter(pk=approval_id).first()
-    if req is None or not approvals.visible(request.user, req):
+    if req is None or not _in_token_scope(request, req) or not approvals.visible(request.user, req):
         guards.probe(request, req.first.get("instance", "") if req else "", "approvalrequest", str(approval_id),
                      "no such approval request, or not one of the user's")  # fmt: skip
         raise Http404("No such approval request, or you may not see it.")
@@ -543,7 +549,7 @@ def list_approvals(request: HttpRequest, waiting: bool = Query(False, descriptio
     rows = list(approvals.waiting_for(request.user))
     if not waiting:
         rows += [r for r in ApprovalRequest.objects.filter(requester=request.user)[:50] if r not in rows]
-    return [_approval(r) for r in rows]
+    return [_approval(r) for r in rows if _in_token_scope(request, r)]
 
 
 @api.get("/approvals/{approval_id}", response={200: ApprovalOut, **ERRORS}, tags=["approvals"])

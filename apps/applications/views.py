@@ -232,6 +232,10 @@ def _approval_asked(request: HttpRequest, ctx: AppContext, kind: str, params: di
     decision = decide(request.user, kind, services.target(ctx), params)
     if not decision.needs_approval:
         return None
+    error = services.rollback_refusal(ctx, params["id"]) if kind == "rollback" else ""
+    if error:  # no point asking approvers for what Argo CD would refuse
+        record(request, action="rollback", outcome=Outcome.FAILED, payload=params, error=error, **_target(ctx))
+        return _answer(request, ctx, error=error, tab="history")
     return approval_request_form(request, ctx, kind, params, decision)
 
 

@@ -146,6 +146,12 @@ def request_for(request, ctx, kind: str, params: dict, reason: str) -> ApprovalR
         raise ApprovalError(f"Not allowed: {decision.reason}.")
     if not reason.strip():
         raise ApprovalError("Give a reason: the approvers read it beside the diff.")
+    if kind == "rollback":
+        from apps.applications.services import rollback_refusal
+
+        refusal = rollback_refusal(ctx, params.get("id"))
+        if refusal:
+            raise ApprovalError(refusal)
     return create(request, kind, [plan(ctx, kind, params)], params, reason.strip(), decision.approval)
 
 

@@ -64,6 +64,9 @@ def test_reject_and_cancel_over_the_api_and_strangers_get_404(
     assert carols.post(f"/api/approvals/{second['id']}/cancel").status_code == 409
     assert alices.post(f"/api/approvals/{second['id']}/cancel").json()["state"] == "cancelled"
     assert api(make_token(bob, ["view"])).get(f"/api/approvals/{first['id']}").status_code == 404
+    narrowed = api(make_token(approver, ["view"], app="other-*"))  # a token scoped away from the app
+    assert narrowed.get(f"/api/approvals/{first['id']}").status_code == 404
+    assert narrowed.get("/api/approvals").json() == []
     assert list(ApprovalRequest.objects.values_list("state", flat=True).order_by("pk")) == ["rejected", "cancelled"]
 
 

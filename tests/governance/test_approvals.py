@@ -386,3 +386,25 @@ def test_the_demo_seeds_one_policy_its_approver_and_one_schedule_once(django_use
     s = Schedule.objects.get()
     assert (s.owner, s.app, s.instance_name, s.next_run_at is not None) == (dev, "payments-api-dev", "sim-a", True)
     assert AuditEvent.objects.filter(kind="approvalpolicy", action="create").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_governed_rollback_asks_approval_with_the_history_entrys_commit(make_sim, register, sim_app, client, alice,
+                                                                          teams):  # fmt: skip
+    sim = make_sim()
+    instance = register(sim)
+    name, _project = sim_app(sim, min_history=1)
+    entry = live_app(sim, name)["status"]["history"][0]
+    ApprovalPolicy.objects.create(name="rollbacks", actions=["rollback"], required=1).approver_teams.set([teams[1]])
+    login(client, alice)
+
+    form = client.post(f"/applications/{instance.name}/{name}/rollback/", {"id": entry["id"], "nonce": "0" * 32},
+                       HTTP_HX_REQUEST="true")  # fmt: skip
+    assert b"This rollback needs 1 approval from team sre" in form.content and not Operation.objects.exists()
+    params = {"id": entry["id"], "prune": False, "dryRun": False}
+    data = {"instance": instance.name, "app": name, "kind": "rollback", "params": approvals.as_json(params),
+            "reason": "bad release"}  # fmt: skip
+    client.post("/governance/approvals/new/", data)
+    req = ApprovalRequest.objects.get()
+    assert (req.kind, req.first["sha"], req.params) == ("rollback", entry["revision"], params)
+    assert approvals.run_params(req, req.first) == {**params, "approval": req.pk}
