@@ -155,16 +155,17 @@ def request_for(request, ctx, kind: str, params: dict, reason: str) -> ApprovalR
     return create(request, kind, [plan(ctx, kind, params)], params, reason.strip(), decision.approval)
 
 
-def why_not_approver(user, req: ApprovalRequest) -> str:
-    """Why `user` may not approve or reject `req` ("" when they may)."""
+def why_not_approver(user, req: ApprovalRequest, teams: list[str] | None = None) -> str:
+    """Why `user` (whose team slugs are `teams`, read when not given) may not approve or reject `req` ("" when
+    they may)."""
     if user.pk == req.requester_id:
         return "the requester never approves their own request"
-    mine = set(_teams_of(user))
+    mine = set(_teams_of(user) if teams is None else teams)
     if not mine & set(req.approver_teams):
         return f"only members of {', '.join(req.approver_teams) or 'the approver teams'} approve this request"
     if req.other_team and mine & set(req.requester_teams):
         return "this policy wants an approver from another team than the requester's"
-    if req.approvals.filter(approver=user).exists():
+    if any(a.approver_id == user.pk for a in req.approvals.all()):
         return "you have approved it already"
     return ""
 
@@ -373,7 +374,10 @@ def waiting_for(user) -> list[ApprovalRequest]:
         return []
     pending = ApprovalRequest.objects.filter(state=State.PENDING, expires_at__gt=timezone.now())
     pending = pending.exclude(requester=user).select_related("requester").prefetch_related("approvals")
-    return [r for r in pending if not why_not_approver(user, r)]
+    teams = _teams_of(user)
+    if not teams:
+        return []
+    return [r for r in pending if not why_not_approver(user, r, teams)]
 
 
 def waiting_count(user) -> int:

@@ -390,6 +390,8 @@ def recheck(op: Operation, action: str, app: dict) -> None:
     from apps.governance.approvals import verify_in_worker
 
     if op.requested_by is None:
+        if op.params.get("approval"):  # an approved plan runs only as its requester's
+            raise OperationFailed("Not started: the requester of the approved plan no longer exists.")
         return
     target = Target(op.instance, op.project or "*", op.target, own_revision(app))
     params = dict(op.params)
