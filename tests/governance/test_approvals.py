@@ -408,3 +408,22 @@ def test_a_governed_rollback_asks_approval_with_the_history_entrys_commit(make_s
     req = ApprovalRequest.objects.get()
     assert (req.kind, req.first["sha"], req.params) == ("rollback", entry["revision"], params)
     assert approvals.run_params(req, req.first) == {**params, "approval": req.pk}
+
+
+@pytest.mark.django_db
+def test_asking_approval_for_what_the_grant_refuses_is_refused_naming_the_constraint_and_audited(
+    make_sim, register, sim_app, client, alice, teams
+):
+    sim = make_sim()
+    instance = register(sim)
+    name, _project = sim_app(sim)
+    Grant.objects.filter(team=teams[0]).update(constraints={"prune": False})
+    policy(teams[1])
+    login(client, alice)
+
+    response = ask(client, instance.name, name, {"prune": True, "dryRun": False}, reason="prune it all")
+    assert response.status_code == 302 and not ApprovalRequest.objects.exists()
+    denied = AuditEvent.objects.get(action="request_approval", outcome="denied")
+    assert denied.actor == "alice" and "constraint prune" in denied.error
+    assert ask(client, instance.name, name, {"prune": False, "dryRun": True}).status_code == 302  # a dry run
+    assert not ApprovalRequest.objects.exists()  # needs no approval: nothing to ask
