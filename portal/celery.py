@@ -30,6 +30,7 @@ app.conf.beat_schedule = {
     "rotate-expiring-instance-tokens": {"task": "kinds.rotate_expiring_instance_tokens", "schedule": 3600.0},
     "run-schedules": {"task": "governance.run_schedules", "schedule": settings.SCHEDULES_BEAT_SECONDS},
 }
+app.conf.beat_schedule["expire-approvals"] = {"task": "governance.expire_approvals", "schedule": 60.0}
 
 # Each consuming worker refreshes a heartbeat key, so /readyz and queued operations can tell that none is.
 app.steps["consumer"].add("apps.operations.workers:Heartbeat")

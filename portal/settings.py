@@ -404,3 +404,6 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "argocd-portal@localho
 # Webhook hosts that may resolve to internal addresses (loopback, private, link-local…), e.g. an in-cluster
 # chat bridge; every other webhook must resolve to public addresses only, checked on save and at each delivery.
 NOTIFY_ALLOWED_HOSTS = [host.lower() for host in env_list("NOTIFY_ALLOWED_HOSTS")]
+
+# An approval request not decided within this many hours expires (apps/governance/approvals.py).
+APPROVAL_TTL_HOURS = float(os.environ.get("APPROVAL_TTL_HOURS", 24))

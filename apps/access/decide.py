@@ -8,7 +8,9 @@ the decision; a new kind of check (a change window, an approval policy) is one m
 2. a superuser may do everything;
 3. the grants of the user's teams that cover the target and list the action (or `admin`; `edit` also
    covers `autosync` and `refresh`, which it allowed before they had their own name);
-4. when the request's `params` are given, each such grant's constraints (CONSTRAINTS below).
+4. when the request's `params` are given, each such grant's constraints (CONSTRAINTS below);
+5. when the request's `params` are given, the approval policies (APPROVALS below): a matching policy answers
+   needs-approval (`Decision.approval`), unless `params` carry an approved request whose plan they are.
 
 Several grants: the request is allowed when ANY single grant allows it with all of its own constraints.
 Constraints of different grants are never mixed (a grant that allows prune but only dry runs, and one that
@@ -46,6 +48,13 @@ class Decision:
     reason: str
     constraint: str = ""  # the constraint that refused (empty when allowed, or refused for want of a grant)
     teams: list[str] = field(default_factory=list)  # slugs of the teams whose grants allowed it
+    # Needs approval: {"policy", "policy_id", "required", "teams", "other_team"} of the policy that asks for it.
+    approval: dict | None = None
+    approved_by: list[str] = field(default_factory=list)  # who approved the request these params carry
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.approval is not None
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -180,6 +189,32 @@ def decide(user, action: str, target: Target, params: dict | None = None) -> Dec
     name, enabled = _instance_name_and_enabled(target.instance)
     if not enabled:
         return Decision(False, f"instance {name} is not registered or is disabled")
+    approved = None
+    if params is not None and params.get(APPROVAL_PARAM):
+        approved, asked = _approved_plan(user, action, name, target, params)
+        if approved is None:
+            return Decision(False, asked, constraint="approval")
+        params = asked  # the constraints judge what was asked, not the commit SHA it was pinned to
+    decision = _granted(user, action, name, target, params)
+    if not decision.allowed or params is None:
+        return decision
+    if approved is not None:
+        decision.approved_by = [a.approver_name for a in approved.approvals.all()]
+        decision.reason = f"{decision.reason}; approved by {', '.join(decision.approved_by)}"
+        return decision
+    need = approval_needed(action, name, target, params)
+    if need is None:
+        return decision
+    teams = ", ".join(need["teams"]) or "(no team named)"
+    why = f"needs {need['required']} approval{'s' if need['required'] != 1 else ''} from team {teams}"
+    if need["other_team"]:
+        why += " (approvers from another team than the requester's)"
+    return Decision(False, f"{why}: policy {need['policy']}", constraint="approval", teams=decision.teams,
+                    approval=need)  # fmt: skip
+
+
+def _granted(user, action: str, name: str, target: Target, params: dict | None) -> Decision:
+    """Steps 2–4: a superuser, or a grant of the action allowing the request with all of its own constraints."""
     if user.is_superuser:
         return Decision(True, "platform admin")
     grants = [g for g in _grants(user) if _allows(g, action) and _covers(g, name, target)]
@@ -199,6 +234,63 @@ def decide(user, action: str, target: Target, params: dict | None = None) -> Dec
         return Decision(True, "granted", teams=sorted(set(allowing)))
     constraint, reason = first_refusal
     return Decision(False, reason, constraint=constraint)
+
+
+# ---------------------------------------------------------------- approvals
+
+# Actions an approval policy may govern; a dry run changes nothing and never needs approval.
+APPROVAL_ACTIONS = ("sync", "rollback")
+APPROVAL_PARAM = "approval"  # the id of the approved request an operation's params carry
+
+
+def approval_needed(action: str, instance: str, target: Target, params: dict) -> dict | None:
+    """The strictest enabled policy governing `action` on the target (most approvals needed), or None."""
+    from apps.governance.models import ApprovalPolicy
+
+    if action not in APPROVAL_ACTIONS or params.get("dryRun"):
+        return None
+    best = None
+    for p in ApprovalPolicy.objects.filter(enabled=True).prefetch_related("approver_teams"):
+        covers = (
+            action in (p.actions or [])
+            and glob.match(p.instance_glob, instance)
+            and glob.match(p.project_glob, target.project)
+            and glob.match(p.app_glob, target.app)
+        )
+        if covers and (best is None or p.required > best.required):
+            best = p
+    if best is None:
+        return None
+    teams = sorted(t.slug for t in best.approver_teams.all())
+    return {"policy": best.name, "policy_id": best.pk, "required": best.required, "teams": teams,
+            "other_team": best.other_team}  # fmt: skip
+
+
+def _approved_plan(user, action: str, instance: str, target: Target, params: dict):
+    """(the approved request, the params its requester asked) when `params` are exactly an approved plan for this
+    user, action and application; (None, why) otherwise."""
+    from apps.governance.approvals import run_params
+    from apps.governance.models import ApprovalRequest
+
+    req = ApprovalRequest.objects.filter(pk=_int(params.get(APPROVAL_PARAM))).first()
+    if req is None or req.requester_id != user.pk:
+        return None, "the approval these parameters name is not this user's"
+    if req.state not in (ApprovalRequest.State.APPROVED, ApprovalRequest.State.EXECUTED):
+        return None, f"approval request #{req.pk} is {req.state}, not approved"
+    if req.kind != action and not (req.kind == "bulk_sync" and action == "sync"):
+        return None, f"approval request #{req.pk} approved a {req.kind}, not a {action}"
+    for t in req.targets:
+        same = t["instance"] == instance and t["app"] == target.app
+        if same and target.project in ("*", t["project"]) and run_params(req, t) == params:
+            return req, {**req.params, **({"bulk_size": len(req.targets)} if req.kind == "bulk_sync" else {})}
+    return None, f"these parameters are not the plan approved in request #{req.pk}"
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 # ---------------------------------------------------------------- for the sync form

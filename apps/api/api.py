@@ -421,3 +421,161 @@ def audit_export_csv(request: HttpRequest, filters: Query[AuditExportFilters]):
 def audit_export_jsonl(request: HttpRequest, filters: Query[AuditExportFilters]):
     """The audit events you may see, filtered as `/api/audit`, as JSON lines; the export itself is audited."""
     return audit_views.export_jsonl(request)
+
+
+# ---------------------------------------------------------------- approvals
+
+
+class ApprovalIn(Schema):
+    instance: str
+    application: str
+    kind: str = Field("sync", pattern="^(sync|rollback)$")
+    reason: str = Field(..., min_length=1, max_length=2000, description="Why it should run; approvers read it.")
+    revision: str = Field("", description="sync: a branch, tag or commit; it is pinned to its commit SHA now.")
+    prune: bool = False
+    force: bool = False
+    sync_options: list[str] = Field(default_factory=list, max_length=20)
+    id: int | None = Field(None, ge=0, description="rollback: the history entry to roll back to.")
+
+
+class ApprovalTargetOut(Schema):
+    instance: str
+    project: str
+    application: str
+    revision: str
+    sha: str
+    spec_hash: str
+    changed_resources: int
+
+
+class ApprovalOut(Schema):
+    id: int
+    kind: str
+    state: str
+    requester: str
+    reason: str
+    decided_reason: str
+    policy: str
+    required: int
+    approver_teams: list[str]
+    other_team: bool
+    approvers: list[str]
+    params: dict[str, Any]
+    targets: list[ApprovalTargetOut]
+    operation: int | None
+    created_at: datetime
+    expires_at: datetime
+
+
+class ApprovalDecisionIn(Schema):
+    comment: str = Field("", max_length=2000, description="approve: an optional comment; reject: the reason.")
+
+
+def _approval(req) -> dict[str, Any]:
+    return {
+        "id": req.pk, "kind": req.kind, "state": req.state, "requester": req.requester.get_username(),
+        "reason": req.reason, "decided_reason": req.decided_reason, "policy": req.policy_name,
+        "required": req.required, "approver_teams": req.approver_teams, "other_team": req.other_team,
+        "approvers": [a.approver_name for a in req.approvals.all()], "params": req.params,
+        "targets": [{"instance": t["instance"], "project": t["project"], "application": t["app"],
+                     "revision": t.get("revision", ""), "sha": t.get("sha", ""), "spec_hash": t.get("spec_hash", ""),
+                     "changed_resources": len(t.get("diff") or [])} for t in req.targets],
+        "operation": req.operation_id, "created_at": req.created_at, "expires_at": req.expires_at,
+    }  # fmt: skip
+
+
+def _in_token_scope(request: HttpRequest, req) -> bool:
+    """A token narrowed to some applications sees (and decides) only requests about those."""
+    token = getattr(request.user, "api_token", None)
+    return token is None or all(token.allows("view", t["instance"], t["project"], t["app"]) for t in req.targets)
+
+
+def _visible_approval(request: HttpRequest, approval_id: int):
+    from apps.governance import approvals
+    from apps.governance.models import ApprovalRequest
+
+    req = ApprovalRequest.objects.select_related("requester").filter(pk=approval_id).first()
+    if req is None or not _in_token_scope(request, req) or not approvals.visible(request.user, req):
+        guards.probe(request, req.first.get("instance", "") if req else "", "approvalrequest", str(approval_id),
+                     "no such approval request, or not one of the user's")  # fmt: skip
+        raise Http404("No such approval request, or you may not see it.")
+    return req
+
+
+def _transition(request: HttpRequest, approval_id: int, step) -> dict[str, Any]:
+    from apps.governance import approvals
+
+    _visible_approval(request, approval_id)
+    try:
+        return _approval(step())
+    except approvals.ApprovalError as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
+
+
+@api.post("/approvals", response={201: ApprovalOut, **ERRORS}, tags=["approvals"])
+def request_approval(request: HttpRequest, body: ApprovalIn):
+    """Ask approval for a sync or rollback an approval policy governs; the plan (commit SHA, spec hash, diff) is
+    read now and is exactly what runs once approved."""
+    from apps.governance import approvals
+
+    ctx = app_services.load(request, body.instance, body.application, body.kind)
+    try:
+        if body.kind == "rollback":
+            if body.id is None:
+                raise ApiError(422, "invalid", "A rollback needs the id of the history entry.")
+            params: dict[str, Any] = {"id": body.id, "prune": body.prune, "dryRun": False}
+        else:
+            params = {"prune": body.prune, "dryRun": False, "force": body.force}
+            if body.revision:
+                params["revision"] = body.revision
+            if body.sync_options:
+                params["syncOptions"] = body.sync_options
+        req = approvals.request_for(request, ctx, body.kind, params, body.reason)
+    except approvals.ApprovalError as exc:
+        denied = str(exc).startswith("Not allowed")
+        raise ApiError(403 if denied else 409, "forbidden" if denied else "conflict", str(exc)) from exc
+    finally:
+        _close_clients(request)
+    return Status(201, _approval(req))
+
+
+@api.get("/approvals", response={200: list[ApprovalOut], **ERRORS}, tags=["approvals"])
+def list_approvals(request: HttpRequest, waiting: bool = Query(False, description="Only those waiting for you.")):
+    """Requests waiting for your approval, and (unless `waiting`) your own recent requests."""
+    from apps.governance import approvals
+    from apps.governance.models import ApprovalRequest
+
+    approvals.expire_due()
+    rows = list(approvals.waiting_for(request.user))
+    if not waiting:
+        rows += [r for r in ApprovalRequest.objects.filter(requester=request.user)[:50] if r not in rows]
+    return [_approval(r) for r in rows if _in_token_scope(request, r)]
+
+
+@api.get("/approvals/{approval_id}", response={200: ApprovalOut, **ERRORS}, tags=["approvals"])
+def approval_detail(request: HttpRequest, approval_id: int):
+    return _approval(_visible_approval(request, approval_id))
+
+
+@api.post("/approvals/{approval_id}/approve", response={200: ApprovalOut, **ERRORS}, tags=["approvals"])
+def approve(request: HttpRequest, approval_id: int, body: ApprovalDecisionIn):
+    """Approve (never your own request); the last approval needed starts the operation (`operation`)."""
+    from apps.governance import approvals
+
+    return _transition(request, approval_id, lambda: approvals.approve(request, approval_id, body.comment))
+
+
+@api.post("/approvals/{approval_id}/reject", response={200: ApprovalOut, **ERRORS}, tags=["approvals"])
+def reject(request: HttpRequest, approval_id: int, body: ApprovalDecisionIn):
+    """Reject, with the reason in `comment`."""
+    from apps.governance import approvals
+
+    return _transition(request, approval_id, lambda: approvals.reject(request, approval_id, body.comment))
+
+
+@api.post("/approvals/{approval_id}/cancel", response={200: ApprovalOut, **ERRORS}, tags=["approvals"])
+def cancel_approval(request: HttpRequest, approval_id: int):
+    """Cancel your own request."""
+    from apps.governance import approvals
+
+    return _transition(request, approval_id, lambda: approvals.cancel(request, approval_id))

@@ -27,6 +27,8 @@ from apps.core.argocd_pages import argocd_errors, error_text
 from apps.core.diff import diff_docs
 from apps.core.jsonpatch import PatchError, apply_json_patch, apply_merge_patch
 from apps.governance import windows
+from apps.governance.approval_views import approval_note
+from apps.governance.approval_views import request_form as approval_request_form
 from apps.governance.enforce import MAX_REASON as MAX_OVERRIDE_REASON
 from apps.governance.enforce import gate as window_gate
 from apps.governance.enforce import record_override
@@ -135,6 +137,7 @@ def detail(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         terminate_nonce=new_nonce(),
         live=services.live_state(ctx, app_summary, _shown_rights(data)),
     )
+    data["sync_form"].approval_note = approval_note(request.user, services.target(ctx))
     data["poller"] = {"live_url": reverse("applications:live", args=[ctx.instance.name, ctx.name])}
     data["poller"]["period"] = data["live"]["period"]
     return render(request, "applications/detail.html", data)
@@ -204,6 +207,9 @@ def sync(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             params = form.params()
+            asked = _approval_asked(request, ctx, "sync", params)
+            if asked is not None:
+                return asked
             # The disabled fields explain; this decides (a hand-made POST carries what it likes).
             enforce(request, "sync", services.target(ctx), params, namespace=ctx.namespace)
             key = idempotency_key(request, "sync", form.cleaned_data["nonce"])
@@ -214,8 +220,23 @@ def sync(request: HttpRequest, instance: str, name: str) -> HttpResponse:
                 f"{form[f].label if f in form.fields else 'Form'}: {' '.join(e)}" for f, e in form.errors.items()
             )
             return _answer(request, ctx, error=f"Sync not started — {problems}")
+    form.approval_note = approval_note(request.user, services.target(ctx))
     data = {"ctx": ctx, "sync_form": form, "window": _window_blocks(request, ctx)}
     return render(request, "applications/sync.html", data)
+
+
+def _approval_asked(request: HttpRequest, ctx: AppContext, kind: str, params: dict) -> HttpResponse | None:
+    """The approval request form when the decision on this request is needs-approval; None otherwise."""
+    from apps.access.decide import decide
+
+    decision = decide(request.user, kind, services.target(ctx), params)
+    if not decision.needs_approval:
+        return None
+    error = services.rollback_refusal(ctx, params["id"]) if kind == "rollback" else ""
+    if error:  # no point asking approvers for what Argo CD would refuse
+        record(request, action="rollback", outcome=Outcome.FAILED, payload=params, error=error, **_target(ctx))
+        return _answer(request, ctx, error=error, tab="history")
+    return approval_request_form(request, ctx, kind, params, decision)
 
 
 def _start(request: HttpRequest, ctx: AppContext, kind: str, params: dict, key: str | None) -> Any:
@@ -250,6 +271,9 @@ def rollback(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         return _answer(request, ctx, error="Pick a history entry to roll back to.", tab="history")
     d = form.cleaned_data
     params = {"id": d["id"], "prune": d["prune"], "dryRun": d["dry_run"]}
+    asked = _approval_asked(request, ctx, "rollback", params)
+    if asked is not None:
+        return asked
     enforce(request, "rollback", services.target(ctx), params, namespace=ctx.namespace)
     error = services.rollback_refusal(ctx, d["id"])
     if error:

@@ -481,6 +481,14 @@ class ArgoCDClient:
         params = {"appNamespace": app_namespace, "project": project}
         return self._get(f"/api/v1/applications/{seg(name)}/resource-tree", params)
 
+    def get_manifests(
+        self, name: str, *, revision: str | None = None, app_namespace: str | None = None, project: str | None = None
+    ) -> JSON:
+        """The app's manifests at ``revision`` (its targetRevision when None); ``revision`` in the answer is the
+        commit SHA it resolved to."""
+        params = {"revision": revision, "appNamespace": app_namespace, "project": project}
+        return self._get(f"/api/v1/applications/{seg(name)}/manifests", params)
+
     def get_managed_resources(
         self,
         name: str,

@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from django.apps import apps as django_apps
 from django.db.models import Case, Count, Q, Value, When
 from django.urls import reverse
 from django.utils import timezone
@@ -156,20 +155,11 @@ def running_operations(user) -> tuple[list[Operation], int]:
     return latest, len(latest) if len(latest) < LIST_LIMIT else active.count()
 
 
-def pending_approvals(user) -> list | None:
-    """The approvals waiting for this user, or None when the portal has no approvals (the section is hidden).
+def pending_approvals(user) -> list:
+    """The approval requests waiting for this user's decision (apps.governance.approvals says who may approve)."""
+    from apps.governance import approvals
 
-    Approvals live in `apps.governance`; until its `Approval` model exists this answers None, and while its
-    manager offers no `pending_for(user)` the section shows as empty rather than guessing at its fields.
-    """
-    try:
-        model = django_apps.get_model("governance", "Approval")
-    except LookupError:
-        return None
-    pending_for = getattr(model.objects, "pending_for", None)
-    if pending_for is None:
-        return []
-    return list(pending_for(user)[:LIST_LIMIT])
+    return approvals.waiting_for(user)[:LIST_LIMIT]
 
 
 def dashboard_context(user) -> dict:

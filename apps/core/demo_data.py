@@ -37,7 +37,10 @@ def seed_demo(
         from apps.teams.demo import seed_teams
     except ImportError:
         return people
-    return people + seed_teams(member_password)
+    people += seed_teams(member_password)
+    from apps.governance.demo import seed_approvals_and_schedule
+
+    return people + seed_approvals_and_schedule(member_password)
 
 
 def adopt_own_key(instance: Instance) -> None:

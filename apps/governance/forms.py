@@ -9,7 +9,7 @@ from apps.teams.forms import validate_glob
 from apps.teams.models import Team
 
 from . import windows
-from .models import ChangeWindow
+from .models import ApprovalPolicy, ChangeWindow
 
 # Only the actions that start work in Argo CD are governed; viewing and admin work never are.
 GOVERNED = [(a.value, a.label) for a in Action if a.value in ("sync", "rollback", "terminate")]
@@ -122,3 +122,52 @@ class ScheduleForm(forms.Form):
         if d["kind"] == "rollback":
             params = {"id": d["history_id"], **params}
         return params
+
+
+APPROVAL_GOVERNED = [(a.value, a.label) for a in Action if a.value in ("sync", "rollback")]
+
+
+class ApprovalPolicyForm(forms.ModelForm):
+    actions = forms.MultipleChoiceField(
+        choices=APPROVAL_GOVERNED, widget=forms.CheckboxSelectMultiple, initial=["sync"],
+        help_text="Dry runs never need approval.",
+    )  # fmt: skip
+    approver_teams = forms.ModelMultipleChoiceField(Team.objects.all(), widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = ApprovalPolicy
+        fields = ["name", "instance_glob", "project_glob", "app_glob", "actions", "required", "approver_teams",
+                  "other_team", "enabled"]  # fmt: skip
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("instance_glob", "project_glob", "app_glob"):
+            self.fields[name].validators.append(validate_glob)
+        self.fields["required"].min_value = 1
+        self.fields["required"].widget.attrs["min"] = 1
+
+    def clean_required(self) -> int:
+        value = self.cleaned_data["required"]
+        if value is None or value < 1 or value > 10:
+            raise forms.ValidationError("Between 1 and 10 approvals.")
+        return value
+
+
+class ApprovalRequestForm(forms.Form):
+    """The request for approval: what to run (as the sync dialog sent it) and why."""
+
+    instance = forms.CharField(max_length=100, widget=forms.HiddenInput)
+    app = forms.CharField(max_length=253, widget=forms.HiddenInput)
+    kind = forms.ChoiceField(choices=APPROVAL_GOVERNED, widget=forms.HiddenInput)
+    params = forms.JSONField(widget=forms.HiddenInput)
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why this should run: the approvers read it beside the diff.",
+    )  # fmt: skip
+
+    def clean_params(self) -> dict:
+        value = self.cleaned_data["params"]
+        if not isinstance(value, dict):
+            raise forms.ValidationError("The options must be a JSON object.")
+        value.pop("approval", None)  # an approval is granted, never asked for in the params
+        return value

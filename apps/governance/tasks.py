@@ -10,3 +10,10 @@ from . import schedules
 @shared_task(name="governance.run_schedules", ignore_result=True)
 def run_schedules() -> list[int]:
     return schedules.run_due()
+
+
+@shared_task(name="governance.expire_approvals", ignore_result=True)
+def expire_approvals() -> int:
+    from . import approvals
+
+    return approvals.expire_due()

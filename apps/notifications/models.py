@@ -14,6 +14,8 @@ class EventType(models.TextChoices):
     ATTEMPT_DENIED = "attempt.denied", "Denied attempt"
     ROTATION_FAILED = "rotation.failed", "Token rotation failed"
     INSTANCE_UNREACHABLE = "instance.unreachable", "Instance unreachable"
+    APPROVAL_REQUESTED = "approval.requested", "Approval requested"
+    APPROVAL_DECIDED = "approval.decided", "Approval decided"
 
 
 class Destination(models.Model):

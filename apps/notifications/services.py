@@ -28,6 +28,8 @@ from .models import Delivery, Destination, EventType, Subscription
 log = logging.getLogger("portal.notifications")
 TIMEOUT = 5.0
 DESTINATION_KIND = "notification-destination"
+# Audit actions of apps.governance.approvals worth telling: a request, and each way one is decided.
+APPROVAL_NEWS = ("request_approval", "approved", "reject", "cancel_approval", "expire_approval", "void_approval")
 
 
 class DeliveryError(Exception):
@@ -52,6 +54,10 @@ def event_type(event: AuditEvent) -> str | None:
     """What kind of news an audit event is, or None when it is not worth telling anyone."""
     if event.kind == DESTINATION_KIND:
         return None  # a destination's own refused delivery would otherwise be told to it again, and again
+    if event.action in APPROVAL_NEWS and event.outcome == AuditEvent.Outcome.SUCCEEDED:
+        return EventType.APPROVAL_DECIDED if event.action != "request_approval" else EventType.APPROVAL_REQUESTED
+    if event.action == "run_approval" and event.outcome == AuditEvent.Outcome.SUCCEEDED:
+        return None  # the approval was the news; the operation's own end comes as its own event
     if event.kind == "instance" and event.action == "health" and event.outcome == AuditEvent.Outcome.FAILED:
         return EventType.INSTANCE_UNREACHABLE
     if event.outcome == AuditEvent.Outcome.DENIED:

@@ -388,12 +388,19 @@ def recheck(op: Operation, action: str, app: dict) -> None:
     from apps.access.decide import Target, decide
     from apps.applications.services import own_revision
     from apps.audit.service import Outcome, record
+    from apps.governance.approvals import verify_in_worker
 
     if op.requested_by is None:
+        if op.params.get("approval"):  # an approved plan runs only as its requester's
+            raise OperationFailed("Not started: the requester of the approved plan no longer exists.")
         return
     target = Target(op.instance, op.project or "*", op.target, own_revision(app))
-    decision = decide(op.requested_by, action, target, op.params)
+    params = dict(op.params)
+    if op.parent_id and "approval" not in params:  # the bulk size limit holds in the worker too
+        params["bulk_size"] = Operation.objects.filter(parent_id=op.parent_id).count()
+    decision = decide(op.requested_by, action, target, params)
     if decision.allowed:
+        verify_in_worker(op, app)  # an approved plan runs only on the spec its approvers saw
         return
     why = f"Refused when it was about to start: {decision.reason}."
     record(None, action=action, outcome=Outcome.DENIED, user=op.requested_by, instance=op.instance_name,

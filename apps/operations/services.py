@@ -132,8 +132,12 @@ def start_bulk_sync(
     params: dict,
     *,
     idempotency_key: str | None = None,
+    per_target: dict[str, dict] | None = None,
 ) -> Operation:
     """One parent operation and one child sync per (instance, project, app), all in one transaction.
+
+    `per_target` ("instance/app" → params) gives some children params of their own (an approved bulk sync pins
+    each application to its own commit); `params["approval"]`, when given, stays on the parent.
 
     `params["limit"]` caps the children running at once per instance (default 10); the other keys are
     sync parameters given to every child. The parent's runner releases the children as slots free up.
@@ -148,7 +152,12 @@ def start_bulk_sync(
             kind=Operation.Kind.BULK_SYNC,
             instance=None,
             target=f"{len(targets)} application{'s' if len(targets) != 1 else ''}",
-            params={**sync_params, "limit": limit, "targets": names},
+            params={
+                **sync_params,
+                "limit": limit,
+                "targets": names,
+                **({"approval": params["approval"]} if params.get("approval") else {}),
+            },  # fmt: skip
             idempotency_key=idempotency_key,
         )
         if parent.children.exists():  # the idempotency key matched an earlier bulk sync
@@ -160,7 +169,7 @@ def start_bulk_sync(
                 instance=inst,
                 project=project,
                 target=app,
-                params=sync_params,
+                params=(per_target or {}).get(f"{inst.name}/{app}", sync_params),
                 parent=parent,
                 enqueue=False,
             )
@@ -219,9 +228,14 @@ def bulk_targets(
     return allowed, refused
 
 
-def within_constraints(request: HttpRequest, targets: list, params: dict, refused: list, *, audit: bool = True) -> list:
+def within_constraints(
+    request: HttpRequest, targets: list, params: dict, refused: list, needs: list | None = None, *, audit: bool = True
+) -> list:
     """Keep the bulk targets whose grants allow this sync with its parameters and size; audit and list the others
-    (the bulk-sync page and the API both pass through here after `bulk_targets`)."""
+    (the bulk-sync page and the API both pass through here after `bulk_targets`).
+
+    A target whose decision is needs-approval is kept, and its policy's terms appended to `needs`: the caller
+    then asks approval once for the whole set (the bulk sync does not start without it)."""
     from apps.access.decide import Target, decide
 
     asked = {"prune": params["prune"], "dryRun": params["dryRun"], "bulk_size": len(targets)}
@@ -231,6 +245,10 @@ def within_constraints(request: HttpRequest, targets: list, params: dict, refuse
         decision = decide(request.user, "sync", Target(inst, project, app), asked)
         if decision.allowed:
             kept.append((inst, project, app))
+            continue
+        if decision.needs_approval and needs is not None:  # a caller that cannot ask: refused like any reason
+            kept.append((inst, project, app))
+            needs.append(decision.approval)
             continue
         refused.append((f"{inst.name}/{app}", decision.reason))
         if not audit:
@@ -285,10 +303,18 @@ def _final_audit(op: Operation) -> None:
         kind=started.kind if started else "application",
         project=op.project,
         name=op.target,
-        payload={"state": op.state, "argocd_phase": op.argocd_phase, "result": op.result},
+        payload={"state": op.state, "argocd_phase": op.argocd_phase, "result": op.result, **_approvers(op)},
         error=op.error,
         operation_id=op.pk,
     )
+
+
+def _approvers(op: Operation) -> dict:
+    """The approvers of the request an operation carries out, for its final audit event ({} when none)."""
+    from apps.governance.approvals import approvers_of
+
+    names = approvers_of(op)
+    return {"approval_request": op.params.get("approval"), "approvers": names} if names else {}
 
 
 def new_nonce() -> str:

@@ -141,7 +141,12 @@ def bulk_sync(request: HttpRequest) -> HttpResponse:
         "dryRun": request.POST.get("dryRun") == "on" or request.POST.get("dry_run") == "on",
         "limit": _int(request.POST.get("limit"), DEFAULT_BULK_LIMIT, 1, 100),
     }
-    allowed = within_constraints(request, allowed, params, refused)
+    needs: list[dict] = []
+    allowed = within_constraints(request, allowed, params, refused, needs)
+    if allowed and needs:  # some of the set needs approval: the set is approved once, or not synced
+        from apps.governance.approval_views import bulk_request_form
+
+        return bulk_request_form(request, allowed, params, needs, refused)
     if not allowed:
         template = "operations/bulk.html#result" if request.htmx else "operations/bulk.html"
         return render(request, template, {"refused": refused, "parent": None}, status=403 if refused else 400)

@@ -7,7 +7,6 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.apps import apps as django_apps
 from django.utils import timezone
 
 from apps.access.models import Grant
@@ -160,34 +159,21 @@ def test_the_users_recent_actions_are_their_own_outcomes(client, alice, bob, fle
     assert [e.pk for e in response.context["my_actions"]] == [own.pk]
 
 
-def test_without_an_approvals_model_the_section_is_hidden(client, alice, fleet):
+def test_the_requests_waiting_for_the_users_approval_are_listed(client, alice, bob, fleet):
+    from apps.governance.models import ApprovalRequest
+
+    later = timezone.now() + timedelta(hours=1)
+    asked = ApprovalRequest.objects.create(requester=bob, targets=[{"instance": "east", "app": "pay-api"}],
+                                           reason="release", approver_teams=["payments"], expires_at=later)  # fmt: skip
+    ApprovalRequest.objects.create(requester=bob, targets=[{"instance": "east", "app": "search-api"}],
+                                   reason="release", approver_teams=["search"], expires_at=later)  # fmt: skip
     client.force_login(alice)
     response = client.get("/")
-    assert response.context["approvals"] is None
-    assert 'id="pending-approvals"' not in response.content.decode()
-
-
-def test_with_an_approvals_model_the_users_pending_ones_are_listed(client, alice, fleet):
-    class Pending:
-        def __str__(self) -> str:
-            return "sync east/pay-api asked by bob"
-
-    class Manager:
-        @staticmethod
-        def pending_for(user):
-            return [Pending()] if user == alice else []
-
-    model = mock.Mock(objects=Manager())
-    real = django_apps.get_model
-
-    def get_model(app_label, model_name=None, **kwargs):
-        return model if (app_label, model_name) == ("governance", "Approval") else real(app_label, model_name, **kwargs)
-
-    with mock.patch.object(django_apps, "get_model", side_effect=get_model):
-        client.force_login(alice)
-        html = client.get("/").content.decode()
-    assert 'id="pending-approvals"' in html
-    assert "sync east/pay-api asked by bob" in html
+    assert [a.pk for a in response.context["approvals"]] == [asked.pk]  # not the one for team search
+    html = response.content.decode()
+    assert f'href="/governance/approvals/{asked.pk}/"' in html and "east/pay-api" in html and "asked by bob" in html
+    client.force_login(bob)  # the requester never approves their own
+    assert "Nothing waits for your approval." in client.get("/").content.decode()
 
 
 def test_the_htmx_refresh_is_a_fragment_of_the_board(client, alice, fleet):

@@ -135,3 +135,20 @@ def test_a_sync_within_its_grants_constraints_passes_the_worker_re_check(
 
     assert op.state == Operation.State.SUCCEEDED, op.error
     assert not AuditEvent.objects.filter(operation_id=op.pk, outcome="denied").exists()
+
+
+def test_a_bulk_limit_narrowed_after_the_submit_fails_each_child_in_the_worker(rf, alice, indexed):
+    from apps.operations import runners
+    from apps.operations.services import start_bulk_sync
+
+    grant = give(alice, "payments", {"bulk_limit": 3})
+    request = rf.post("/operations/bulk-sync/")
+    request.user = alice
+    parent = start_bulk_sync(request, [(indexed, "payments", a.split("/")[1]) for a in APPS], {"prune": False})
+    grant.constraints = {"bulk_limit": 2}
+    grant.save()
+    child = parent.children.select_related("instance", "requested_by").first()
+
+    with pytest.raises(runners.OperationFailed, match="over the limit of 2"):
+        runners.recheck(child, "sync", {"spec": {"source": {"targetRevision": "HEAD"}}})
+    assert AuditEvent.objects.filter(operation_id=child.pk, outcome="denied", error__contains="bulk_limit").exists()
