@@ -15,6 +15,7 @@ from apps.access.rules import is_platform_admin
 from apps.argocd.errors import ArgoCDError
 from apps.audit.service import Outcome, record
 from apps.core.argocd_pages import argocd_errors, error_text
+from apps.core.diff import diff_text
 
 from . import approvals
 from .forms import ApprovalPolicyForm, ApprovalRequestForm
@@ -97,6 +98,9 @@ def approval_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("governance:approval", pk)
     if req.state == ApprovalRequest.State.PENDING and approvals._expire_if_due(req):
         req.refresh_from_db()
+    for target in req.targets:  # the stored lines, shown by the one diff component with the page's toggles
+        for d in target.get("diff") or []:
+            d["shown"] = diff_text(d.get("before") or [], d.get("after") or [], "live", "desired", query=request.GET)
     data = {
         "req": req,
         "approvals": list(req.approvals.all()),

@@ -30,7 +30,7 @@ from .models import Approval, ApprovalRequest
 
 State = ApprovalRequest.State
 SYSTEM = SimpleNamespace(username="system", is_authenticated=False)
-MAX_DIFF_ROWS = 3000  # per application: enough to read, small enough to store
+MAX_DIFF_ROWS = 3000  # lines per resource side: enough to read, small enough to store
 MAX_REASON = 2000
 SYNC_KEYS = ("prune", "dryRun", "strategy", "force", "resources", "syncOptions", "retryStrategy", "appNamespace")
 
@@ -60,9 +60,9 @@ def run_params(req: ApprovalRequest, t: dict) -> dict:
 
 def plan(ctx, kind: str, params: dict) -> dict:
     """What the approvers will see for one application (reads Argo CD: manifests, revision metadata, diff)."""
-    from apps.applications.services import _state, _yaml
+    from apps.applications.services import state_of
     from apps.argocd.errors import ArgoCDError
-    from apps.core.diff import diff_lines
+    from apps.core.diff import DiffOptions, dump, strip
 
     if kind == "rollback":
         history = (ctx.app.get("status") or {}).get("history") or []
@@ -77,12 +77,14 @@ def plan(ctx, kind: str, params: dict) -> dict:
         meta = {"error": exc.message}
     diff = []
     for res in ctx.client.get_managed_resources(ctx.name, **ctx.scope):
-        live = _state(res.get("normalizedLiveState")) or _state(res.get("liveState"))
-        desired = _state(res.get("predictedLiveState")) or _state(res.get("targetState"))
-        rows = diff_lines(_yaml(live), _yaml(desired), "live", "desired")
-        if rows:
+        live = state_of(res.get("normalizedLiveState")) or state_of(res.get("liveState"))
+        desired = state_of(res.get("predictedLiveState")) or state_of(res.get("targetState"))
+        # Kept as the lines the approvers read (without managed fields and status), so the page shows what was seen.
+        before, after = dump(strip(live, DiffOptions())), dump(strip(desired, DiffOptions()))
+        if before != after:
             what = {k: res.get(k, "") for k in ("group", "kind", "namespace", "name")}
-            diff.append({**what, "rows": rows[:MAX_DIFF_ROWS], "cut": len(rows) > MAX_DIFF_ROWS})
+            cut = max(len(before), len(after)) > MAX_DIFF_ROWS
+            diff.append({**what, "before": before[:MAX_DIFF_ROWS], "after": after[:MAX_DIFF_ROWS], "cut": cut})
     return {
         "instance": ctx.instance.name,
         "project": ctx.project,
