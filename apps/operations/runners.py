@@ -390,7 +390,8 @@ def recheck(op: Operation, action: str, app: dict) -> None:
 
     if op.requested_by is None:
         return
-    target = Target(op.instance, op.project or "*", op.target, own_revision(app))
+    namespace = (app.get("metadata") or {}).get("namespace") or "*"
+    target = Target(op.instance, op.project or "*", op.target, own_revision(app), namespace=namespace)
     decision = decide(op.requested_by, action, target, op.params)
     if decision.allowed:
         return

@@ -110,6 +110,7 @@ def start_operation(
                 instance=op.instance_name,
                 kind=audit_kind,
                 project=op.project,
+                namespace=str((op.params or {}).get("appNamespace") or ""),
                 name=op.target,
                 payload=op.params,
                 operation_id=op.pk,
@@ -128,12 +129,14 @@ def start_operation(
 
 def start_bulk_sync(
     request: HttpRequest | None,
-    targets: list[tuple[Instance, str, str]],
+    targets: list[tuple],
     params: dict,
     *,
     idempotency_key: str | None = None,
 ) -> Operation:
-    """One parent operation and one child sync per (instance, project, app), all in one transaction.
+    """One parent operation and one child sync per (instance, project, app[, namespace]), all in one transaction.
+
+    A namespace other than the control plane's goes to the child as `appNamespace` (apps in any namespace).
 
     `params["limit"]` caps the children running at once per instance (default 10); the other keys are
     sync parameters given to every child. The parent's runner releases the children as slots free up.
@@ -141,7 +144,7 @@ def start_bulk_sync(
     params = dict(params or {})
     limit = max(1, int(params.pop("limit", None) or DEFAULT_BULK_LIMIT))
     sync_params = {k: v for k, v in params.items() if k in SYNC_PARAM_KEYS}
-    names = [f"{inst.name}/{app}" for inst, _project, app in targets]
+    names = [f"{t[0].name}/{_ns_prefix(t)}{t[2]}" for t in targets]
     with transaction.atomic():
         parent = start_operation(
             request,
@@ -153,18 +156,28 @@ def start_bulk_sync(
         )
         if parent.children.exists():  # the idempotency key matched an earlier bulk sync
             return parent
-        for inst, project, app in targets:
+        for t in targets:
+            inst, project, app = t[:3]
+            namespace = _ns_prefix(t).rstrip("/")
             start_operation(
                 request,
                 kind=Operation.Kind.SYNC,
                 instance=inst,
                 project=project,
                 target=app,
-                params=sync_params,
+                params={**sync_params, "appNamespace": namespace} if namespace else sync_params,
                 parent=parent,
                 enqueue=False,
             )
     return parent
+
+
+def _ns_prefix(target: tuple) -> str:
+    """`<namespace>/` for a bulk target whose app lives outside the control plane's namespace, else ""."""
+    from apps.applications.services import CONTROL_PLANE_NAMESPACE
+
+    namespace = target[3] if len(target) > 3 else ""
+    return f"{namespace}/" if namespace and namespace != CONTROL_PLANE_NAMESPACE else ""
 
 
 def bulk_targets(request: HttpRequest, specs: list[str]) -> tuple[list, list[tuple[str, str]]]:
@@ -189,12 +202,12 @@ def bulk_targets(request: HttpRequest, specs: list[str]) -> tuple[list, list[tup
             refused.append((spec, "ambiguous: several applications have this name; give instance/namespace/name"))
             continue
         row = rows.first()
-        if row is None or not can(request.user, "view", row.instance, row.project, row.name):
+        if row is None or not can(request.user, "view", row.instance, row.project, row.name, row.namespace):
             refused.append((spec, "not found, or you may not see it"))
             record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
                    name=short, error="bulk sync: not found or not visible")  # fmt: skip
             continue
-        if not can(request.user, "sync", row.instance, row.project, row.name):
+        if not can(request.user, "sync", row.instance, row.project, row.name, row.namespace):
             refused.append((spec, "you may not sync it"))
             record(request, action="sync", outcome=Outcome.DENIED, instance=instance_name, kind="application",
                    project=row.project, namespace=row.namespace, name=row.name,
@@ -207,7 +220,7 @@ def bulk_targets(request: HttpRequest, specs: list[str]) -> tuple[list, list[tup
                    project=row.project, namespace=row.namespace, name=row.name,
                    error=f"bulk sync: {block}")  # fmt: skip
             continue
-        allowed.append((row.instance, row.project, row.name))
+        allowed.append((row.instance, row.project, row.name, row.namespace))
     return allowed, refused
 
 
@@ -218,14 +231,16 @@ def within_constraints(request: HttpRequest, targets: list, params: dict, refuse
 
     asked = {"prune": params["prune"], "dryRun": params["dryRun"], "bulk_size": len(targets)}
     kept = []
-    for inst, project, app in targets:
-        decision = decide(request.user, "sync", Target(inst, project, app), asked)
+    for t in targets:
+        inst, project, app = t[:3]
+        namespace = t[3] if len(t) > 3 else ""
+        decision = decide(request.user, "sync", Target(inst, project, app, namespace=namespace or "*"), asked)
         if decision.allowed:
-            kept.append((inst, project, app))
+            kept.append(t)
             continue
-        refused.append((f"{inst.name}/{app}", decision.reason))
+        refused.append((f"{inst.name}/{_ns_prefix(t)}{app}", decision.reason))
         record(request, action="sync", outcome=Outcome.DENIED, instance=inst.name, kind="application",
-               project=project, name=app, payload=asked,
+               project=project, namespace=namespace, name=app, payload=asked,
                error=f"bulk sync: refused by constraint {decision.constraint}: {decision.reason}")  # fmt: skip
     return kept
 

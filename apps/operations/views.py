@@ -39,7 +39,7 @@ def visible_operations(user) -> QuerySet[Operation]:
     qs = Operation.objects.select_related("requested_by", "instance")
     if is_platform_admin(user):
         return qs
-    on_visible_apps = Q(kind__in=ON_APPLICATIONS) & applications_q(user, "view")
+    on_visible_apps = Q(kind__in=ON_APPLICATIONS) & applications_q(user, "view", namespace_field=None)
     return qs.annotate(name=F("target")).filter(on_visible_apps | Q(requested_by=user))
 
 
