@@ -34,12 +34,16 @@ from .rules import ALL_ACTIONS, _allows, _grants, _instance_name_and_enabled, _t
 
 @dataclass(frozen=True)
 class Target:
-    """What an action is about. `revision` is the app's own `spec.source.targetRevision` (for the revision rule)."""
+    """What an action is about. `revision` is the app's own `spec.source.targetRevision` (for the revision rule).
+
+    `namespace` is the namespace the Application object lives in (Argo CD's `project/namespace/name`); "*" when it
+    is not known, which only a grant on every namespace covers."""
 
     instance: Any  # an Instance, or an instance name
     project: str = "*"
     app: str = "*"
     revision: str = ""
+    namespace: str = "*"
 
 
 @dataclass
@@ -176,6 +180,7 @@ def _covers(grant: Grant, name: str, target: Target) -> bool:
         glob.match(grant.instance_glob, name)
         and glob.match(grant.project_glob, target.project)
         and glob.match(grant.app_glob, target.app)
+        and glob.match(grant.namespace_glob, target.namespace or "*")
     )
 
 

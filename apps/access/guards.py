@@ -105,7 +105,8 @@ def require(
 
     A user who may not even view the object gets a 404 so that names cannot be probed.
     """
-    if can(request.user, action, instance, project, app):
+    ns = namespace or "*"
+    if can(request.user, action, instance, project, app, ns):
         return
     record(
         request,
@@ -118,7 +119,7 @@ def require(
         name=name or (app if app != "*" else ""),
         error="not granted",
     )
-    if action != "view" and can(request.user, "view", instance, project, app):
+    if action != "view" and can(request.user, "view", instance, project, app, ns):
         raise PermissionDenied(refusal(action, kind, name or app, instance.name))
     raise Http404("Not found, or you may not see it.")
 

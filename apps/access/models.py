@@ -27,7 +27,7 @@ EDIT_IMPLIES = ("autosync", "refresh")
 
 
 class Grant(models.Model):
-    """A team may do `actions` on applications matching (instance, project, application) globs.
+    """A team may do `actions` on applications matching (instance, project, namespace, application) globs.
 
     Globs follow Argo CD's RBAC glob semantics: `*` matches any run of characters, `/` included.
     """
@@ -36,6 +36,8 @@ class Grant(models.Model):
     instance_glob = models.CharField(max_length=200, default="*")
     project_glob = models.CharField(max_length=200, default="*")
     app_glob = models.CharField(max_length=200, default="*")
+    # Argo CD's `project/namespace/name` form: the namespace the Application object lives in (not its destination).
+    namespace_glob = models.CharField(max_length=253, default="*")
     actions = models.JSONField(default=list)
     # What the grant's actions may not do (see apps.access.decide.CONSTRAINTS); empty narrows nothing.
     constraints = models.JSONField(default=dict, blank=True)
@@ -45,7 +47,8 @@ class Grant(models.Model):
         ordering = ["team__name", "instance_glob", "project_glob", "app_glob"]
 
     def __str__(self) -> str:
-        return f"{self.team}: {','.join(self.actions)} on {self.instance_glob}/{self.project_glob}/{self.app_glob}"
+        ns = f"{self.namespace_glob}/" if self.namespace_glob != "*" else ""
+        return f"{self.team}: {','.join(self.actions)} on {self.instance_glob}/{self.project_glob}/{ns}{self.app_glob}"
 
     def constraint_words(self) -> list[str]:
         from .decide import describe

@@ -63,11 +63,11 @@ def _token_allows(user, action: str, instance, project: str = "*", app: str = "*
     return token.allows(action, name, project, app)
 
 
-def can(user, action: str, instance, project: str = "*", app: str = "*") -> bool:
+def can(user, action: str, instance, project: str = "*", app: str = "*", namespace: str = "*") -> bool:
     """The yes/no shortcut of `apps.access.decide.decide()` (without request parameters)."""
     from .decide import Target, decide
 
-    return decide(user, action, Target(instance, project, app)).allowed
+    return decide(user, action, Target(instance, project, app, namespace=namespace or "*")).allowed
 
 
 def can_somewhere(user, action: str, instance, project: str | None = None) -> bool:
@@ -95,7 +95,9 @@ def _decide(user, action: str, instance, covers) -> bool:
     return any(_allows(g, action) and glob.match(g.instance_glob, name) and covers(g) for g in _grants(user))
 
 
-def teams_allowing(user, action: str, instance: str, project: str = "*", app: str = "*") -> list[str]:
+def teams_allowing(
+    user, action: str, instance: str, project: str = "*", app: str = "*", namespace: str = "*"
+) -> list[str]:
     """Slugs of the user's teams whose grants allow this (for the audit log's team column)."""
     if not _usable(user):
         return []
@@ -107,14 +109,16 @@ def teams_allowing(user, action: str, instance: str, project: str = "*", app: st
             and glob.match(g.instance_glob, instance)
             and glob.match(g.project_glob, project)
             and glob.match(g.app_glob, app)
+            and glob.match(g.namespace_glob, namespace or "*")
         }
     )
 
 
-def applications_q(user, action: str = Action.VIEW, prefix: str = "") -> Q:
+def applications_q(user, action: str = Action.VIEW, prefix: str = "", namespace_field: str | None = "namespace") -> Q:
     """A filter on ApplicationSummary-like rows (instance__name, project, name) for what `user` may do.
 
-    Superusers see every enabled instance; nobody sees a disabled one.
+    Superusers see every enabled instance; nobody sees a disabled one. Rows without the app's namespace
+    (`namespace_field=None`) are matched on the other globs only.
     """
     enabled = Q(**{f"{prefix}instance__enabled": True})
     nothing = Q(pk__in=[])
@@ -137,13 +141,14 @@ def applications_q(user, action: str = Action.VIEW, prefix: str = "") -> Q:
     for g in _grants(user):
         if not _allows(g, action):
             continue
-        q |= Q(
-            **{
-                f"{prefix}instance__name__regex": glob.to_regex(g.instance_glob),
-                f"{prefix}project__regex": glob.to_regex(g.project_glob),
-                f"{prefix}name__regex": glob.to_regex(g.app_glob),
-            }
-        )
+        match = {
+            f"{prefix}instance__name__regex": glob.to_regex(g.instance_glob),
+            f"{prefix}project__regex": glob.to_regex(g.project_glob),
+            f"{prefix}name__regex": glob.to_regex(g.app_glob),
+        }
+        if namespace_field and g.namespace_glob != "*":
+            match[f"{prefix}{namespace_field}__regex"] = glob.to_regex(g.namespace_glob)
+        q |= Q(**match)
     return enabled & q
 
 

@@ -157,7 +157,10 @@ class ApplicationDetail(Schema):
 
 @api.get("/applications/{instance}/{name}", response={200: ApplicationDetail, **ERRORS}, tags=["applications"])
 def application_detail(request: HttpRequest, instance: str, name: str):
-    """One application, read live from its Argo CD instance."""
+    """One application, read live from its Argo CD instance.
+
+    `?appNamespace=` addresses an application outside the control plane's namespace (here and in the
+    sync, rollback and terminate calls)."""
     try:
         ctx = app_services.load(request, instance, name)
         return {
@@ -246,7 +249,7 @@ def _start(request: HttpRequest, ctx: app_services.AppContext, kind: str, params
         instance=ctx.instance,
         project=ctx.project,
         target=ctx.name,
-        params=params,
+        params=app_services.operation_params(ctx, params),
         idempotency_key=key,
     )
     return Status(202, _operation(op))

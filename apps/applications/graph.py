@@ -74,6 +74,7 @@ class Filters:
     collapse: set[str] = field(default_factory=set)
     expand: set[str] = field(default_factory=set)
     group_by: str = "node"
+    app_namespace: str = ""  # an app outside the control plane's namespace keeps it in every link
 
     @classmethod
     def from_query(cls, q: Any) -> Filters:
@@ -117,6 +118,7 @@ class Filters:
             "collapse": ",".join(sorted(self.collapse)),
             "expand": ",".join(sorted(self.expand)),
             "group": self.group_by if self.view == "pods" else "",
+            "appNamespace": self.app_namespace,
         }
         values.update(change)
         return urlencode({k: v for k, v in values.items() if v})
@@ -484,7 +486,7 @@ def boxes_html(items: list[Item], panel_url: str, g: JSON) -> SafeString:
                 link = f'<strong class="gname" title="{name}">{escape(i.short_name)}</strong>'
             else:
                 q = escape(i.panel_query)
-                link = (f'<a class="gname" href="{panel}?{q}" hx-get="{panel}?{q}" hx-target="#resource-panel" '
+                link = (f'<a class="gname" href="{panel}{q}" hx-get="{panel}{q}" hx-target="#resource-panel" '
                         f'title="{name}">{escape(i.short_name)}</a>')  # fmt: skip
             badges = (_badge(i.health) if i.health else "") + (" " + _badge(i.sync) if i.sync else "")
         if i.hidden:

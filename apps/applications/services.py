@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 import yaml
 from django.http import Http404, HttpRequest
@@ -40,6 +42,8 @@ SYNC_OPTIONS = [
 ]
 PRUNE_POLICIES = ["foreground", "background", "orphan"]
 MAX_ACTION_LOOKUPS = 50
+# A Kubernetes namespace name (RFC 1123 label).
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 @dataclass
@@ -63,9 +67,56 @@ class AppContext:
         return self.app.get("spec", {}).get("project", "") or "default"
 
     @property
+    def other_namespace(self) -> str:
+        """The app's namespace when it is not the control plane's (apps in any namespace), else ""."""
+        return other_namespace(self.app)
+
+    @property
+    def ns_query(self) -> str:
+        """`?appNamespace=…` for the portal's URLs of an app outside the control plane's namespace, else ""."""
+        return ns_query(self.other_namespace)
+
+    @property
+    def tab_query(self) -> str:
+        """The start of a relative tab link (`?…&` or `?`), keeping the app's namespace."""
+        return f"{self.ns_query}&" if self.ns_query else "?"
+
+    @property
     def scope(self) -> dict[str, str]:
-        """Keyword arguments that pin later calls to this app's project (NotFound instead of PermissionDenied)."""
-        return {"project": self.project}
+        """Keyword arguments that pin later calls to this app's project (NotFound instead of PermissionDenied)
+        and, outside the control plane's namespace, address the app in its own namespace."""
+        scope = {"project": self.project}
+        if self.other_namespace:
+            scope["app_namespace"] = self.other_namespace
+        return scope
+
+
+# Where Argo CD keeps Applications unless `application.namespaces` lets them live elsewhere; an app's
+# `status.controllerNamespace` names it when Argo CD has reconciled the app.
+CONTROL_PLANE_NAMESPACE = "argocd"
+
+
+def other_namespace(app: JSON) -> str:
+    namespace = (app.get("metadata") or {}).get("namespace") or ""
+    control_plane = (app.get("status") or {}).get("controllerNamespace") or CONTROL_PLANE_NAMESPACE
+    return namespace if namespace and namespace != control_plane else ""
+
+
+def ns_query(namespace: str) -> str:
+    return "?" + urlencode({"appNamespace": namespace}) if namespace else ""
+
+
+def operation_params(ctx: AppContext, params: dict) -> dict:
+    """An operation's parameters for the worker: with `appNamespace` when the app lives outside the control plane's
+    namespace, so the worker addresses the same app the permission was decided on."""
+    return {**params, "appNamespace": ctx.other_namespace} if ctx.other_namespace else params
+
+
+def requested_namespace(request: HttpRequest) -> str | None:
+    """The `appNamespace` a portal URL addresses (None: the control plane's namespace). Argo CD decides whether
+    it is one where applications may live; a malformed one is refused here like a missing app."""
+    value = (request.GET.get("appNamespace") or "").strip()
+    return value or None
 
 
 def load(
@@ -79,12 +130,20 @@ def load(
     require_visible(request, instance, kind="application", target=app_name)
     client = instance.client()
     request._argocd_clients = [*getattr(request, "_argocd_clients", []), client]
+    namespace = requested_namespace(request)
+    if namespace is not None and not DNS_LABEL.fullmatch(namespace):
+        probe(request, instance.name, "application", app_name, f"malformed namespace {namespace[:63]!r}")
+        raise Http404(f"No application {app_name!r} on {instance_name}.")
     try:
-        app = client.get_application(app_name, refresh=refresh if refresh in ("normal", "hard") else None)
+        app = client.get_application(
+            app_name, app_namespace=namespace, refresh=refresh if refresh in ("normal", "hard") else None
+        )
     except (errors.NotFound, errors.PermissionDenied) as exc:
-        # Argo CD answers PermissionDenied for a missing app when no project is given (NOTES §a).
-        probe(request, instance.name, "application", app_name, "no such application in Argo CD")
-        raise Http404(f"No application {app_name!r} on {instance_name}.") from exc
+        # Argo CD answers PermissionDenied for a missing app when no project is given (NOTES §a), and for an
+        # app namespace that `application.namespaces` does not enable.
+        where = f" in namespace {namespace}" if namespace else ""
+        probe(request, instance.name, "application", app_name, f"no such application{where} in Argo CD")
+        raise Http404(f"No application {app_name!r}{where} on {instance_name}.") from exc
     ctx = AppContext(instance, client, app)
     require(
         request, action, instance, ctx.project, ctx.name, kind="application", name=ctx.name, namespace=ctx.namespace
@@ -113,12 +172,12 @@ def own_revision(app: JSON) -> str:
 
 def target(ctx: AppContext) -> Target:
     """The app as `apps.access.decide` sees it."""
-    return Target(ctx.instance, ctx.project, ctx.name, own_revision(ctx.app))
+    return Target(ctx.instance, ctx.project, ctx.name, own_revision(ctx.app), namespace=ctx.namespace or "*")
 
 
 def permissions(request: HttpRequest, ctx: AppContext) -> dict[str, bool]:
     """What the user may do on this app, to hide buttons they cannot use (the views still check each POST)."""
-    return {a: can(request.user, a, ctx.instance, ctx.project, ctx.name) for a in ACTIONS}
+    return {a: can(request.user, a, ctx.instance, ctx.project, ctx.name, ctx.namespace or "*") for a in ACTIONS}
 
 
 # ---------------------------------------------------------------- live page
@@ -219,6 +278,7 @@ def tree_context(ctx: AppContext, request: HttpRequest) -> JSON:
 
     tree = ctx.client.get_resource_tree(ctx.name, **ctx.scope)
     f = graph.Filters.from_query(request.GET)
+    f.app_namespace = ctx.other_namespace
     status = ctx.app.get("status") or {}
     synced = sorted((resource_key(r), r.get("status", "")) for r in status.get("resources") or [])
     data: JSON = {

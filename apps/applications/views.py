@@ -50,8 +50,8 @@ from .services import TABS, AppContext, load
 
 
 def _detail_url(ctx: AppContext, tab: str = "") -> str:
-    url = reverse("applications:detail", args=[ctx.instance.name, ctx.name])
-    return f"{url}?tab={tab}" if tab else url
+    url = reverse("applications:detail", args=[ctx.instance.name, ctx.name]) + ctx.ns_query
+    return f"{url}{'&' if ctx.ns_query else '?'}tab={tab}" if tab else url
 
 
 def _operation_url(op: Any) -> str:
@@ -138,7 +138,7 @@ def detail(request: HttpRequest, instance: str, name: str) -> HttpResponse:
         live=services.live_state(ctx, app_summary, _shown_rights(data)),
     )
     data["sync_form"].approval_note = approval_note(request.user, services.target(ctx))
-    data["poller"] = {"live_url": reverse("applications:live", args=[ctx.instance.name, ctx.name])}
+    data["poller"] = {"live_url": reverse("applications:live", args=[ctx.instance.name, ctx.name]) + ctx.ns_query}
     data["poller"]["period"] = data["live"]["period"]
     return render(request, "applications/detail.html", data)
 
@@ -152,7 +152,9 @@ def live(request: HttpRequest, instance: str, name: str) -> HttpResponse:
     Never an error status, which the page would flag on every poll: a failed read says so in the poller, which
     keeps trying; an app that is gone (or no longer visible) says so, and the poller stops.
     """
-    poller = {"live_url": reverse("applications:live", args=[instance, name]), "period": services.LIVE_POLL_SECONDS}
+    live_url = reverse("applications:live", args=[instance, name])
+    live_url += services.ns_query(services.requested_namespace(request) or "")
+    poller = {"live_url": live_url, "period": services.LIVE_POLL_SECONDS}
     tree_seen = request.GET.get("tree")
     try:
         ctx = load(request, instance, name)
@@ -245,6 +247,7 @@ def _start(request: HttpRequest, ctx: AppContext, kind: str, params: dict, key: 
     from apps.operations.services import start_operation
 
     reason = request.POST.get("override_reason", "").strip()[:MAX_OVERRIDE_REASON]
+    params = services.operation_params(ctx, params)
     block = window_gate(request, kind, ctx.instance, ctx.project, ctx.name, reason)
     with transaction.atomic():
         op = start_operation(
@@ -397,7 +400,9 @@ def _project_guard(request: HttpRequest, ctx: AppContext, new_project: Any) -> N
     """
     target = new_project if isinstance(new_project, str) and new_project else "default"
     if target != ctx.project:
-        require(request, "edit", ctx.instance, target, ctx.name, kind="application", name=ctx.name)
+        require(
+            request, "edit", ctx.instance, target, ctx.name, kind="application", name=ctx.name, namespace=ctx.namespace
+        )
 
 
 def _apply_edit(request: HttpRequest, ctx: AppContext, form: EditForm, current: dict, new: dict) -> bool:
@@ -502,7 +507,8 @@ def create(request: HttpRequest) -> HttpResponse:
             app = active.cleaned_data["document"] if yaml_mode else active.application()
             created = _create(request, instance, client, app, active)
             if created:
-                return redirect(reverse("applications:detail", args=[instance.name, created]))
+                url = reverse("applications:detail", args=[instance.name, created["metadata"]["name"]])
+                return redirect(url + services.ns_query(services.other_namespace(created)))
         refused = documents.refusal(active) if request.method == "POST" else ""
         if refused:  # a document refused for its size, depth or aliases is as likely a probe as a slip
             audit = {"instance": instance.name, "kind": "application", "error": refused}
@@ -514,22 +520,24 @@ def create(request: HttpRequest) -> HttpResponse:
     return render(request, "applications/create.html", data, status=200 if request.method == "GET" else 422)
 
 
-def _create(request: HttpRequest, instance: Any, client: Any, app: dict, form: Any) -> str:
+def _create(request: HttpRequest, instance: Any, client: Any, app: dict, form: Any) -> dict:
     meta, spec = app["metadata"], app["spec"]
     project, name = spec.get("project") or "default", meta["name"]
-    require(request, "create", instance, project, name, kind="application", name=name)
+    namespace = meta.get("namespace") or ""
+    require(request, "create", instance, project, name, kind="application", name=name, namespace=namespace)
     audit = {"instance": instance.name, "kind": "application", "project": project, "name": name}
-    audit["namespace"] = meta.get("namespace", "")
+    audit["namespace"] = namespace
     change = begin(request, action="create", payload=app, **audit)
     try:
         result = client.create_application(app, upsert=False, validate=True)
     except ArgoCDError as exc:
         change.failed(exc.message)
         form.add_error(None, error_text(exc, instance.name))
-        return ""
+        return {}
     change.succeeded(after=editable(result))
     messages.success(request, f"Created {name} on {instance.name}.")
-    return result.get("metadata", {}).get("name", name)
+    result.setdefault("metadata", {}).setdefault("name", name)
+    return result
 
 
 def _yaml_template(projects: list[str]) -> str:

@@ -47,7 +47,13 @@ def visible_events(user) -> QuerySet[AuditEvent]:
     q = Q(actor=user.get_username())
     for grant in _grants(user):
         instance = _glob_q("instance", grant.instance_glob) & ~Q(instance="")
-        q |= instance & ~Q(project="") & _glob_q("project", grant.project_glob) & _glob_q("name", grant.app_glob)
+        q |= (
+            instance
+            & ~Q(project="")
+            & _glob_q("project", grant.project_glob)
+            & _glob_q("name", grant.app_glob)
+            & _glob_q("namespace", grant.namespace_glob)
+        )
         if glob.match(grant.project_glob, "*") and glob.match(grant.app_glob, "*"):
             q |= instance & Q(project="")
     return events.filter(q)

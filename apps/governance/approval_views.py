@@ -185,8 +185,10 @@ def approval_note(user, target) -> str:
 
 def bulk_request_form(request: HttpRequest, targets: list, params: dict, needs: list[dict], refused: list):
     """What a bulk sync answers when some of its applications need approval: one request for the whole set."""
+    from apps.operations.services import ns_prefix
+
     need = max(needs, key=lambda n: n["required"])
-    specs = [f"{inst.name}/{app}" for inst, _project, app in targets]
+    specs = [f"{t[0].name}/{ns_prefix(t)}{t[2]}" for t in targets]
     data = {"need": need, "specs": specs, "params": params, "refused": refused,
             "options": approvals.describe_params(params)}  # fmt: skip
     template = "governance/approval_bulk.html#form" if request.htmx else "governance/approval_bulk.html"
@@ -197,7 +199,7 @@ def bulk_request_form(request: HttpRequest, targets: list, params: dict, needs: 
 def approval_bulk_new(request: HttpRequest) -> HttpResponse:
     """Plan every application of the set (each read live) and ask approval once for all of them."""
     from apps.applications.services import AppContext
-    from apps.operations.services import DEFAULT_BULK_LIMIT, bulk_targets, within_constraints
+    from apps.operations.services import DEFAULT_BULK_LIMIT, bulk_targets, ns_prefix, within_constraints
 
     reason = request.POST.get("reason", "").strip()[: approvals.MAX_REASON]
     params = {"prune": request.POST.get("prune") == "on", "dryRun": False,
@@ -212,9 +214,11 @@ def approval_bulk_new(request: HttpRequest) -> HttpResponse:
         return redirect("governance:approvals")
     plans = []
     try:
-        for inst, project, name in targets:
+        for t in targets:
+            inst, project, name, other = t[0], t[1], t[2], ns_prefix(t).rstrip("/")
             with inst.client() as client:
-                ctx = AppContext(inst, client, client.get_application(name, project=project))
+                app = client.get_application(name, project=project, app_namespace=other or None)
+                ctx = AppContext(inst, client, app)
                 plans.append(approvals.plan(ctx, "sync", params))
     except ArgoCDError as exc:
         messages.error(request, f"Approval not requested: could not read the plan — {error_text(exc)}")

@@ -768,12 +768,15 @@ def _decorate(row: dict[str, Any], instance: str, stale: bool) -> None:
     """Display values computed once here rather than through template filters in a 50-row loop."""
     revision = row["revision"]
     synced = row["last_synced_at"]
+    other_namespace = row["namespace"] if row["namespace"] != "argocd" else ""
     row.update(
         instance=instance,
         stale=stale,
-        key=f"{instance}/{row['name']}",
-        href=f"/applications/{quote(instance)}/{quote(row['name'])}/",
-        other_namespace=row["namespace"] if row["namespace"] != "argocd" else "",
+        # An app outside the control plane's namespace is addressed with it: one name may live in several.
+        key=f"{instance}/{other_namespace}/{row['name']}" if other_namespace else f"{instance}/{row['name']}",
+        href=f"/applications/{quote(instance)}/{quote(row['name'])}/"
+        + (f"?appNamespace={quote(other_namespace)}" if other_namespace else ""),
+        other_namespace=other_namespace,
         dest=row["dest_name"] or row["dest_server"],
         short_revision=revision[:7] if len(revision) == 40 else revision[:24],
         synced=synced.strftime("%Y-%m-%d %H:%M") if synced else "",

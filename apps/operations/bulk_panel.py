@@ -94,7 +94,7 @@ def bulk_panel(request: HttpRequest) -> HttpResponse:
         return render(request, "operations/bulk_panel.html", data, status=403)
     if action == "sync":
         # The same confirmation sent twice is one bulk sync; Back, other options or apps, and confirm: another.
-        chosen = repr((sorted((i.pk, p, a) for i, p, a in allowed), sorted(params.items())))
+        chosen = repr((sorted((t[0].pk, *t[1:]) for t in allowed), sorted(params.items())))
         selection = hashlib.sha1(chosen.encode()).hexdigest()[:12]
         key = idempotency_key(request, f"bulk_sync:{selection}", request.POST.get("nonce", ""))
         data["parent"] = start_bulk_sync(request, allowed, params, idempotency_key=key)
@@ -115,13 +115,10 @@ def _one_refresh(instance: Any, name: str, namespace: str, mode: str) -> None:
 
 def _refresh(request: HttpRequest, targets: list, *, hard: bool) -> list[tuple[str, str, str]]:
     """Refresh each app (intent audited first), several at once; (instance, app, "" or the error) per app."""
-    from apps.index.models import ApplicationSummary
 
     mode = "hard" if hard else "normal"
     changes, calls = {}, {}
-    for inst, project, name in targets:
-        row = ApplicationSummary.objects.filter(instance=inst, project=project, name=name).first()
-        namespace = row.namespace if row else ""
+    for inst, project, name, namespace in targets:
         key = (inst.name, name)
         changes[key] = begin(request, action="refresh", instance=inst.name, kind="application", project=project,
                              namespace=namespace, name=name, payload={"refresh": mode, "bulk": True})  # fmt: skip

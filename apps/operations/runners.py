@@ -394,7 +394,8 @@ def recheck(op: Operation, action: str, app: dict) -> None:
         if op.params.get("approval"):  # an approved plan runs only as its requester's
             raise OperationFailed("Not started: the requester of the approved plan no longer exists.")
         return
-    target = Target(op.instance, op.project or "*", op.target, own_revision(app))
+    namespace = (app.get("metadata") or {}).get("namespace") or "*"
+    target = Target(op.instance, op.project or "*", op.target, own_revision(app), namespace=namespace)
     params = dict(op.params)
     if op.parent_id and "approval" not in params:  # the bulk size limit holds in the worker too
         params["bulk_size"] = Operation.objects.filter(parent_id=op.parent_id).count()

@@ -110,6 +110,7 @@ def start_operation(
                 instance=op.instance_name,
                 kind=audit_kind,
                 project=op.project,
+                namespace=str((op.params or {}).get("appNamespace") or ""),
                 name=op.target,
                 payload=op.params,
                 operation_id=op.pk,
@@ -128,13 +129,15 @@ def start_operation(
 
 def start_bulk_sync(
     request: HttpRequest | None,
-    targets: list[tuple[Instance, str, str]],
+    targets: list[tuple],
     params: dict,
     *,
     idempotency_key: str | None = None,
     per_target: dict[str, dict] | None = None,
 ) -> Operation:
-    """One parent operation and one child sync per (instance, project, app), all in one transaction.
+    """One parent operation and one child sync per (instance, project, app[, namespace]), all in one transaction.
+
+    A namespace other than the control plane's goes to the child as `appNamespace` (apps in any namespace).
 
     `per_target` ("instance/app" → params) gives some children params of their own (an approved bulk sync pins
     each application to its own commit); `params["approval"]`, when given, stays on the parent.
@@ -145,7 +148,7 @@ def start_bulk_sync(
     params = dict(params or {})
     limit = max(1, int(params.pop("limit", None) or DEFAULT_BULK_LIMIT))
     sync_params = {k: v for k, v in params.items() if k in SYNC_PARAM_KEYS}
-    names = [f"{inst.name}/{app}" for inst, _project, app in targets]
+    names = [f"{t[0].name}/{ns_prefix(t)}{t[2]}" for t in targets]
     with transaction.atomic():
         parent = start_operation(
             request,
@@ -162,18 +165,31 @@ def start_bulk_sync(
         )
         if parent.children.exists():  # the idempotency key matched an earlier bulk sync
             return parent
-        for inst, project, app in targets:
+        for t in targets:
+            inst, project, app = t[:3]
+            namespace = ns_prefix(t).rstrip("/")
             start_operation(
                 request,
                 kind=Operation.Kind.SYNC,
                 instance=inst,
                 project=project,
                 target=app,
-                params=(per_target or {}).get(f"{inst.name}/{app}", sync_params),
+                params={
+                    **(per_target or {}).get(f"{inst.name}/{app}", sync_params),
+                    **({"appNamespace": namespace} if namespace else {}),
+                },
                 parent=parent,
                 enqueue=False,
             )
     return parent
+
+
+def ns_prefix(target: tuple) -> str:
+    """`<namespace>/` for a bulk target whose app lives outside the control plane's namespace, else ""."""
+    from apps.applications.services import CONTROL_PLANE_NAMESPACE
+
+    namespace = target[3] if len(target) > 3 else ""
+    return f"{namespace}/" if namespace and namespace != CONTROL_PLANE_NAMESPACE else ""
 
 
 def bulk_targets(
@@ -203,13 +219,13 @@ def bulk_targets(
             refused.append((spec, "ambiguous: several applications have this name; give instance/namespace/name"))
             continue
         row = rows.first()
-        if row is None or not can(request.user, "view", row.instance, row.project, row.name):
+        if row is None or not can(request.user, "view", row.instance, row.project, row.name, row.namespace):
             refused.append((spec, "not found, or you may not see it"))
             if audit:
                 record(request, action=action, outcome=Outcome.DENIED, instance=instance_name, kind="application",
                        name=short, error=f"bulk {action}: not found or not visible")  # fmt: skip
             continue
-        if not can(request.user, action, row.instance, row.project, row.name):
+        if not can(request.user, action, row.instance, row.project, row.name, row.namespace):
             refused.append((spec, f"you may not {action} it"))
             if audit:
                 record(request, action=action, outcome=Outcome.DENIED, instance=instance_name, kind="application",
@@ -224,7 +240,7 @@ def bulk_targets(
                        project=row.project, namespace=row.namespace, name=row.name,
                        error=f"bulk sync: {block}")  # fmt: skip
             continue
-        allowed.append((row.instance, row.project, row.name))
+        allowed.append((row.instance, row.project, row.name, row.namespace))
     return allowed, refused
 
 
@@ -241,20 +257,22 @@ def within_constraints(
     asked = {"prune": params["prune"], "dryRun": params["dryRun"], "bulk_size": len(targets)}
     asked.update({k: params[k] for k in ("force", "strategy", "syncOptions") if params.get(k)})
     kept = []
-    for inst, project, app in targets:
-        decision = decide(request.user, "sync", Target(inst, project, app), asked)
+    for t in targets:
+        inst, project, app = t[:3]
+        namespace = t[3] if len(t) > 3 else ""
+        decision = decide(request.user, "sync", Target(inst, project, app, namespace=namespace or "*"), asked)
         if decision.allowed:
-            kept.append((inst, project, app))
+            kept.append(t)
             continue
         if decision.needs_approval and needs is not None:  # a caller that cannot ask: refused like any reason
-            kept.append((inst, project, app))
+            kept.append(t)
             needs.append(decision.approval)
             continue
-        refused.append((f"{inst.name}/{app}", decision.reason))
+        refused.append((f"{inst.name}/{ns_prefix(t)}{app}", decision.reason))
         if not audit:
             continue
         record(request, action="sync", outcome=Outcome.DENIED, instance=inst.name, kind="application",
-               project=project, name=app, payload=asked,
+               project=project, namespace=namespace, name=app, payload=asked,
                error=f"bulk sync: refused by constraint {decision.constraint}: {decision.reason}")  # fmt: skip
     return kept
 

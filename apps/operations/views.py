@@ -39,7 +39,7 @@ def visible_operations(user) -> QuerySet[Operation]:
     qs = Operation.objects.select_related("requested_by", "instance")
     if is_platform_admin(user):
         return qs
-    on_visible_apps = Q(kind__in=ON_APPLICATIONS) & applications_q(user, "view")
+    on_visible_apps = Q(kind__in=ON_APPLICATIONS) & applications_q(user, "view", namespace_field=None)
     return qs.annotate(name=F("target")).filter(on_visible_apps | Q(requested_by=user))
 
 
@@ -152,7 +152,7 @@ def bulk_sync(request: HttpRequest) -> HttpResponse:
         return render(request, template, {"refused": refused, "parent": None}, status=403 if refused else 400)
     # The same form sent twice is one bulk sync; the same form sent again with another selection (after the
     # browser's Back button) is another one.
-    selection = hashlib.sha1(repr(sorted((i.pk, p, a) for i, p, a in allowed)).encode()).hexdigest()[:12]
+    selection = hashlib.sha1(repr(sorted((t[0].pk, *t[1:]) for t in allowed)).encode()).hexdigest()[:12]
     key = idempotency_key(request, f"bulk_sync:{selection}", request.POST.get("idempotency_key", ""))
     parent = start_bulk_sync(request, allowed, params, idempotency_key=key)
     if request.htmx:

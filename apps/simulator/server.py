@@ -38,6 +38,7 @@ class SimServer:
         policy_csv: str = "",
         content_types: tuple[str, ...] = ("application/json",),
         secret_file: str | Path | None = None,
+        app_namespaces: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.host = host
@@ -45,7 +46,9 @@ class SimServer:
         self.faults = Faults(
             latency_ms=latency_ms, jitter_ms=jitter_ms, fail_rate=fail_rate, garbage=False, sync_seconds=sync_seconds
         )
-        self.state = State(name, apps, projects, seed, admin_password, portal_password, self.faults, policy_csv)
+        self.state = State(
+            name, apps, projects, seed, admin_password, portal_password, self.faults, policy_csv, app_namespaces
+        )
         self.secret_file = Path(secret_file) if secret_file else None
         if self.secret_file:
             self.state.secret_key, tokens = secret.load(self.secret_file)

@@ -11,6 +11,7 @@ import json
 import math
 import queue
 import random
+import re
 import threading
 import time
 import uuid
@@ -21,7 +22,7 @@ from typing import Any
 from apps.core import cron
 
 from . import resources, seed
-from .rbac import Enforcer, Policy, project_policy
+from .rbac import Enforcer, Policy, glob_match, project_policy
 from .resources import Key
 
 NAMESPACE = "argocd"
@@ -32,6 +33,20 @@ HOOK_FAILED_MESSAGE = "Job has reached the specified backoff limit"
 HOOK_SUCCEEDED_MESSAGE = "Reached expected number of succeeded pods"
 PHASE_RANK = {"PreSync": 0, "Sync": 1, "PostSync": 2}
 MAX_EVENTS_PER_OBJECT = 100
+
+
+def match_in_list(patterns: list[str] | tuple[str, ...], value: str) -> bool:
+    """util/glob.MatchStringInList in REGEXP mode: `/re/` is an unanchored regular expression, else a glob."""
+    for pattern in patterns:
+        if len(pattern) > 1 and pattern.startswith("/") and pattern.endswith("/"):
+            try:
+                if re.search(pattern[1:-1], value):
+                    return True
+            except re.error:
+                pass
+        elif glob_match(pattern, value):
+            return True
+    return False
 
 
 def now_ts() -> str:
@@ -148,8 +163,11 @@ class State:
         portal_password: str,
         faults: Any,
         policy_csv: str = "",
+        app_namespaces: list[str] | tuple[str, ...] = (),
     ) -> None:
         self.name = name
+        # argocd-cmd-params-cm `application.namespaces`: where Applications may live besides the control plane's.
+        self.app_namespaces: list[str] = list(app_namespaces)
         self.lock = threading.RLock()
         self.faults = faults
         self.rv = 1000
@@ -214,6 +232,17 @@ class State:
         if self._sorted_keys is None:
             self._sorted_keys = sorted(self.apps)
         return self._sorted_keys
+
+    def namespace_enabled(self, namespace: str) -> bool:
+        """security.IsNamespaceEnabled: the control plane's namespace, or one `application.namespaces` names."""
+        return namespace == NAMESPACE or match_in_list(self.app_namespaces, namespace)
+
+    def project_permits_namespace(self, project: str, namespace: str) -> bool:
+        """AppProject.IsAppNamespacePermitted: apps outside the control plane's namespace need `sourceNamespaces`."""
+        if not namespace or namespace == NAMESPACE:
+            return True
+        proj = self.projects.get(project or "default")
+        return proj is not None and match_in_list((proj.get("spec") or {}).get("sourceNamespaces") or [], namespace)
 
     def project_policy(self, name: str) -> Policy | None:
         proj = self.projects.get(name)

@@ -77,6 +77,14 @@ def _glob_field(label: str, example: str) -> forms.CharField:
 class GrantForm(forms.Form):
     instance_glob = _glob_field("Instances", "e.g. argocd-prod or argocd-*")
     project_glob = _glob_field("Projects", "e.g. payments")
+    namespace_glob = forms.CharField(
+        max_length=253,
+        initial="*",
+        required=False,  # empty: every namespace, as before grants named one
+        validators=[validate_glob],
+        label="App namespaces",
+        help_text="Where the Application object lives (Argo CD's project/namespace/name).",
+    )
     app_glob = _glob_field("Applications", "e.g. payments-* or *")
     # No action ticked at first: what a grant allows is chosen, never inherited from a default.
     actions = forms.MultipleChoiceField(choices=Action.choices, widget=forms.CheckboxSelectMultiple, label="Actions")
@@ -104,13 +112,17 @@ class GrantForm(forms.Form):
         required=False, min_value=1, max_value=10000, label="Bulk size limit", help_text="Empty: no limit."
     )
 
+    def clean_namespace_glob(self) -> str:
+        return self.cleaned_data.get("namespace_glob") or "*"
+
     @classmethod
     def for_grant(cls, grant, **kwargs) -> GrantForm:
         """The form filled with an existing grant, to edit it."""
         c = grant.constraints or {}
         initial = {
             "instance_glob": grant.instance_glob, "project_glob": grant.project_glob, "app_glob": grant.app_glob,
-            "actions": list(grant.actions), "revision": c.get("revision", "any"),
+            "namespace_glob": grant.namespace_glob, "actions": list(grant.actions),
+            "revision": c.get("revision", "any"),
             "revision_globs": ", ".join(c.get("revision_globs") or []), "dry_run_only": bool(c.get("dry_run_only")),
             "bulk_limit": c.get("bulk_limit"),
             **{f"forbid_{k}": c.get(k) is False for k in ("prune", "force", "replace", "server_side_apply", "partial")},

@@ -110,6 +110,7 @@ def _grant_snapshot(grant: Grant) -> dict:
         "instance_glob": grant.instance_glob,
         "project_glob": grant.project_glob,
         "app_glob": grant.app_glob,
+        "namespace_glob": grant.namespace_glob,
         "actions": list(grant.actions),
         "constraints": dict(grant.constraints or {}),
     }
@@ -141,6 +142,7 @@ def _add_grant(request: HttpRequest, team: Team, form: GrantForm) -> HttpRespons
         grant = Grant.objects.create(
             team=team, instance_glob=data["instance_glob"], project_glob=data["project_glob"],
             app_glob=data["app_glob"], actions=sorted(data["actions"]), constraints=form.constraints(),
+            namespace_glob=data["namespace_glob"],
         )  # fmt: skip
         record(request, action="create", outcome=Outcome.SUCCEEDED, kind="grant", name=team.slug, team=team.slug,
                after=_grant_snapshot(grant))  # fmt: skip
@@ -181,6 +183,7 @@ def _edit_grant(request: HttpRequest, team: Team) -> HttpResponse:
             data["project_glob"],
             data["app_glob"],
         )
+        grant.namespace_glob = data["namespace_glob"]
         grant.actions, grant.constraints = sorted(data["actions"]), form.constraints()
         grant.save()
         record(request, action="edit", outcome=Outcome.SUCCEEDED, kind="grant", name=team.slug, team=team.slug,

@@ -104,7 +104,8 @@ def test_admin_grants_actions_with_checkboxes_and_the_member_gains_them(admin_cl
     assert can(alice, "rollback", "prod-eu", "payments", "payments-api")
     event = AuditEvent.objects.get(kind="grant", action="create")
     assert event.after == {"team": "payments", "instance_glob": "prod-{eu,us}", "project_glob": "payments",
-                           "app_glob": "payments-*", "actions": ["logs", "rollback"], "constraints": {}}  # fmt: skip
+                           "app_glob": "payments-*", "namespace_glob": "*", "actions": ["logs", "rollback"],
+                           "constraints": {}}  # fmt: skip
     assert (event.team, event.outcome) == ("payments", "succeeded")
 
 

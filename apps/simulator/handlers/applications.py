@@ -83,6 +83,11 @@ def rbac_name(rec_or_project: Any, name: str = "", namespace: str = NAMESPACE) -
     return f"{project}/{name}"
 
 
+def not_allowed_in_project(project: str) -> ApiError:
+    """getAppProject's vague answer for a missing project and for an app namespace it does not allow."""
+    return invalid(f'app is not allowed in project "{project}", or the project does not exist')
+
+
 def _required_missing(field: str) -> ApiError:
     # proto2 required fields fail in the gateway's loopback marshal: codes.Internal.
     return ApiError(13, f'grpc: error while marshaling: proto: required field "{field}" not set')
@@ -93,24 +98,36 @@ def register(router: Router, sim: Any) -> None:
 
     # ------------------------------------------------------------------ lookups
 
-    def lookup(req: Request, name: str | None = None, project: str | None = None) -> AppRec:
-        """getAppEnforceRBAC: 403 without `project` (no enumeration), 404 with it."""
+    def lookup(
+        req: Request, name: str | None = None, project: str | None = None, namespace: str | None = None
+    ) -> AppRec:
+        """getAppEnforceRBAC: 403 without `project` (no enumeration), 404 with it.
+
+        `appNamespace` addresses an app outside the control plane's namespace. A namespace that
+        `application.namespaces` does not enable is refused like a missing app without project (403, whether
+        or not a project is given); an app whose project's `sourceNamespaces` does not allow its namespace
+        answers getAppProject's vague 400."""
         if name is None:
             name = req.params.get("name") or req.params.get("applicationName") or req.params.get("appName") or ""
-        ns = req.q("appNamespace") or NAMESPACE
+        ns = namespace or req.q("appNamespace") or NAMESPACE
         if project is None:
             projects = req.qs("project") or req.qs("projects")
             if len(projects) > 1:
                 raise invalid("only one project can be specified")
             project = projects[0] if projects else ""
         with state.lock:
+            if project and not req.ctx.can("applications", "get", rbac_name(project, name, ns)):
+                raise denied("permission denied")
+            if not state.namespace_enabled(ns):
+                raise denied("permission denied")
             rec = state.apps.get((ns, name))
             if project:
                 if rec is None or rec.project != project or not req.ctx.can("applications", "get", rbac_name(rec)):
                     raise not_found(f'applications.argoproj.io "{name}" not found')
-                return rec
-            if rec is None or not req.ctx.can("applications", "get", rbac_name(rec)):
+            elif rec is None or not req.ctx.can("applications", "get", rbac_name(rec)):
                 raise denied("permission denied")
+            if not state.project_permits_namespace(rec.project, rec.namespace):
+                raise not_allowed_in_project(rec.project)
             return rec
 
     def app_response(rec: AppRec) -> Raw:
@@ -187,8 +204,6 @@ def register(router: Router, sim: Any) -> None:
         for key in ("labels", "annotations", "finalizers"):
             if meta_in.get(key):
                 meta[key] = copy.deepcopy(meta_in[key])
-        if meta["namespace"] != NAMESPACE:
-            raise denied(f"namespace '{meta['namespace']}' is not permitted")
         return {"metadata": meta, "spec": copy.deepcopy(body.get("spec"))}
 
     # ------------------------------------------------------------------ list / get
@@ -210,6 +225,8 @@ def register(router: Router, sim: Any) -> None:
             for key in state.sorted_app_keys():
                 rec = state.apps[key]
                 if ns and rec.namespace != ns:
+                    continue
+                if not state.namespace_enabled(rec.namespace):
                     continue
                 if name and rec.name != name:
                     continue
@@ -258,12 +275,20 @@ def register(router: Router, sim: Any) -> None:
         obj = normalize_incoming(req.obj())
         obj["spec"] = obj["spec"] if isinstance(obj["spec"], dict) else {}
         obj["spec"]["project"] = obj["spec"].get("project") or "default"
-        name = obj["metadata"]["name"]
-        req.ctx.require("applications", "create", rbac_name(obj["spec"]["project"], name))
+        name, ns = obj["metadata"]["name"], obj["metadata"]["namespace"]
+        req.ctx.require("applications", "create", rbac_name(obj["spec"]["project"], name, ns))
         upsert = req.qbool("upsert")
         with state.lock:
+            # Create: getAppProject (sourceNamespaces), validation, then the namespace must be enabled.
+            if obj["spec"]["project"] in state.projects and not state.project_permits_namespace(
+                obj["spec"]["project"], ns
+            ):
+                raise not_allowed_in_project(obj["spec"]["project"])
             validate_spec(obj)
-            existing = state.apps.get((NAMESPACE, name))
+            if not state.namespace_enabled(ns):
+                # A plain error in Argo CD (security.NamespaceNotPermittedError): codes.Unknown.
+                raise unknown(f"namespace '{ns}' is not permitted")
+            existing = state.apps.get((ns, name))
             if existing is not None:
                 same = existing.obj["spec"] == obj["spec"] and all(
                     (existing.obj["metadata"].get(k) or None) == (obj["metadata"].get(k) or None)
@@ -290,17 +315,22 @@ def register(router: Router, sim: Any) -> None:
         new_project = (new_obj.get("spec") or {}).get("project") or "default"
         if new_project != rec.project:
             req.ctx.require("applications", "update", rbac_name(rec))
-            req.ctx.require("applications", "create", rbac_name(new_project, rec.name))
+            req.ctx.require("applications", "create", rbac_name(new_project, rec.name, rec.namespace))
         with state.lock:
+            if new_project in state.projects and not state.project_permits_namespace(new_project, rec.namespace):
+                raise not_allowed_in_project(new_project)
             validate_spec(new_obj)
             state.replace_app(rec, new_obj, req.ctx.username)
 
     def update_app(req: Request) -> Raw:
         name = req.params["application.metadata.name"]
-        rec = lookup(req, name=name)
-        req.ctx.require("applications", "update", rbac_name(rec))
         body = req.obj()
+        meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        # Update addresses the app by the body's metadata.namespace (validateAndUpdateApp).
+        rec = lookup(req, name=name, namespace=meta.get("namespace") or None)
+        req.ctx.require("applications", "update", rbac_name(rec))
         body.setdefault("metadata", {})["name"] = name
+        body["metadata"]["namespace"] = rec.namespace
         obj = normalize_incoming(body)
         apply_update(req, rec, obj)
         return app_response(rec)
@@ -373,9 +403,14 @@ def register(router: Router, sim: Any) -> None:
 
     # ------------------------------------------------------------------ operations
 
+    def body_namespace(req: Request, body: dict) -> str | None:
+        # Sync and rollback take the whole request as the body (`body: "*"`): appNamespace travels in it.
+        value = body.get("appNamespace")
+        return str(value) if value else None
+
     def sync_app(req: Request) -> Raw:
-        rec = lookup(req)
         body = req.obj()
+        rec = lookup(req, namespace=body_namespace(req, body))
         with state.lock:
             if not state.sync_windows_allow(rec, manual=True):
                 raise denied("cannot sync: blocked by sync window")
@@ -422,8 +457,8 @@ def register(router: Router, sim: Any) -> None:
             return Raw(rec.json())
 
     def rollback(req: Request) -> Raw:
-        rec = lookup(req)
         body = req.obj()
+        rec = lookup(req, namespace=body_namespace(req, body))
         if "id" not in body or body.get("id") is None:
             raise _required_missing("id")
         req.ctx.require("applications", "sync", rbac_name(rec))
@@ -989,6 +1024,8 @@ def register(router: Router, sim: Any) -> None:
 
         def wanted(app_ns: str, app_name: str, project: str, labels: dict) -> bool:
             if ns and app_ns != ns:
+                return False
+            if not state.namespace_enabled(app_ns):
                 return False
             if name and app_name != name:
                 return False

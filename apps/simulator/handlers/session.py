@@ -185,7 +185,7 @@ def register(router: Router, sim: Any) -> None:
             "trackingMethod": "annotation",
             "installationID": state.installation_id,
             "execEnabled": False,
-            "appsInAnyNamespaceEnabled": False,
+            "appsInAnyNamespaceEnabled": bool(state.app_namespaces),
             "impersonationEnabled": False,
             "hydratorEnabled": False,
             "syncWithReplaceAllowed": True,

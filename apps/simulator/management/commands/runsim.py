@@ -65,6 +65,13 @@ class Command(BaseCommand):
             "it issued before; without it every start signs with a new random key",
         )
 
+        parser.add_argument(
+            "--app-namespaces",
+            default="",
+            help="comma-separated `application.namespaces` (globs, or /regex/): where Applications may live "
+            "besides the control plane's namespace `argocd`",
+        )
+
     def handle(self, *args: Any, **opts: Any) -> None:
         servers = []
         for i in range(opts["instances"]):
@@ -83,6 +90,7 @@ class Command(BaseCommand):
                 portal_password=opts["portal_password"],
                 host=opts["host"],
                 secret_file=Path(opts["secret_dir"]) / f"{name}.json" if opts["secret_dir"] else None,
+                app_namespaces=tuple(n.strip() for n in opts["app_namespaces"].split(",") if n.strip()),
             ).start()
             servers.append(server)
             self.stdout.write(f"{server.name} {server.url}")
