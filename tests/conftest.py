@@ -19,6 +19,19 @@ def sim():
     server.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _empty_test_redis():
+    """Start from an empty Redis database of this test process: a message an interrupted earlier run left in the
+    queue would otherwise reach this run's workers (make test gives the suite Redis databases of its own)."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        import redis
+
+        with redis.Redis.from_url(settings.REDIS_URL) as r:
+            r.flushdb()
+
+
 @pytest.fixture(autouse=True)
 def _checkpoints_of_this_test(settings, tmp_path):
     """Each test anchors the audit chain in a file of its own, never in a checkpoint file a demo left in var/."""

@@ -105,7 +105,7 @@ def bulk_panel(request: HttpRequest) -> HttpResponse:
 
 def _by_instance(targets: list) -> list[tuple[str, list[str]]]:
     ordered = sorted(targets, key=lambda t: (t[0].name, t[2]))
-    return [(name, [app for _i, _p, app in group]) for name, group in groupby(ordered, key=lambda t: t[0].name)]
+    return [(name, [t[2] for t in group]) for name, group in groupby(ordered, key=lambda t: t[0].name)]
 
 
 def _one_refresh(instance: Any, name: str, namespace: str, mode: str) -> None:

@@ -179,7 +179,7 @@ def test_require_passes_silently_when_allowed(world, rf_request):
 
 def test_require_answers_403_and_audits_when_the_user_may_view_but_not_act(world, rf_request):
     instance = Instance.objects.get(name="prod-eu")
-    with pytest.raises(PermissionDenied, match="may not rollback"):
+    with pytest.raises(PermissionDenied, match="may not roll back"):
         require(rf_request(world.people["alice"]), "rollback", instance, "payments", "payments-api")
     event = AuditEvent.objects.latest("at")
     assert (event.actor, event.action, event.outcome) == ("alice", "rollback", "denied")

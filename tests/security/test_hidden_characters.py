@@ -137,4 +137,4 @@ def test_followed_log_lines_spell_hidden_characters_out():
     from apps.applications.follow import frame
 
     data = json.loads(frame({"content": f"user={SPOOF}", "podName": "web-1"}).removeprefix("data: "))
-    assert data == {"content": "user=pay⟪U+202E⟫nimda⟪U+200B⟫", "pod": "web-1"}
+    assert (data["content"], data["pod"]) == ("user=pay⟪U+202E⟫nimda⟪U+200B⟫", "web-1")
