@@ -375,11 +375,11 @@ def waiting_for(user) -> list[ApprovalRequest]:
     if not getattr(user, "is_authenticated", False):
         return []
     pending = ApprovalRequest.objects.filter(state=State.PENDING, expires_at__gt=timezone.now())
-    pending = pending.exclude(requester=user).select_related("requester").prefetch_related("approvals")
-    teams = _teams_of(user)
-    if not teams:
+    pending = list(pending.exclude(requester=user).select_related("requester").prefetch_related("approvals"))
+    if not pending:  # the usual answer, in one query (every page's navigation asks)
         return []
-    return [r for r in pending if not why_not_approver(user, r, teams)]
+    teams = _teams_of(user)
+    return [r for r in pending if not why_not_approver(user, r, teams)] if teams else []
 
 
 def waiting_count(user) -> int:
