@@ -128,7 +128,8 @@ def _run_one(pk: int, now: datetime) -> ScheduleRun | None:
 def _refusal(schedule: Schedule, owner, instance: Instance | None, now: datetime) -> str:
     """Why a click by the owner now would be refused ("" when it would not)."""
     prefix = f"Schedule #{schedule.pk} ({schedule.kind} of {schedule.app} on {schedule.instance_name}) refused: "
-    target = Target(instance or schedule.instance_name, schedule.project or "*", schedule.app)
+    namespace = schedule.params.get("appNamespace") or "*"
+    target = Target(instance or schedule.instance_name, schedule.project or "*", schedule.app, namespace=namespace)
     decision = decide(owner, schedule.kind, target, schedule.params)
     if not decision.allowed:
         return prefix + decision.reason

@@ -141,21 +141,20 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
 def schedule_new(request: HttpRequest) -> HttpResponse:
     source = request.POST if request.method == "POST" else request.GET
     instance, app = source.get("instance", "")[:100], source.get("app", "")[:253]
-    summary = (
-        ApplicationSummary.objects.filter(applications_q(request.user))
-        .filter(instance__name=instance, name=app)
-        .first()
-    )
+    namespace = source.get("appNamespace", "")[:253]  # an app outside the control plane's namespace names it
+    rows = ApplicationSummary.objects.filter(applications_q(request.user)).filter(instance__name=instance, name=app)
+    summary = rows.filter(namespace=namespace).first() if namespace else rows.first()
     if summary is None:
         raise Http404("No such application, or you may not see it.")
     form = ScheduleForm(request.POST or None, initial={"timezone": settings.TIME_ZONE})
     if request.method == "POST":
-        target = {"instance": instance, "kind": "application", "project": summary.project, "name": app}
+        target = {"instance": instance, "kind": "application", "project": summary.project, "name": app,
+                  "namespace": summary.namespace}  # fmt: skip
         if not form.is_valid():
             problems = "; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items())
             record(request, action="create", outcome=Outcome.FAILED, error=problems[:2000],
                    payload={"schedule": "new"}, **target)  # fmt: skip
-        elif not can(request.user, form.cleaned_data["kind"], instance, summary.project, app):
+        elif not can(request.user, form.cleaned_data["kind"], instance, summary.project, app, summary.namespace):
             why = f"you may not {form.cleaned_data['kind']} {app} on {instance}"
             record(request, action="create", outcome=Outcome.DENIED, error=why, payload={"schedule": "new"}, **target)
             form.add_error(None, f"Not scheduled: {why}.")
@@ -163,7 +162,8 @@ def schedule_new(request: HttpRequest) -> HttpResponse:
             d = form.cleaned_data
             schedule = Schedule(
                 owner=request.user, instance_name=instance, project=summary.project, app=app, kind=d["kind"],
-                params=form.params(), once_at=form.once_utc(), rrule=d["rrule"], timezone=d["timezone"],
+                params={**form.params(), **({"appNamespace": namespace} if namespace else {})},
+                once_at=form.once_utc(), rrule=d["rrule"], timezone=d["timezone"],
             )  # fmt: skip
             schedule.next_run_at = schedules.first_due(schedule)
             if schedule.next_run_at is None:
@@ -175,8 +175,8 @@ def schedule_new(request: HttpRequest) -> HttpResponse:
                            payload={"schedule": schedule.pk}, **target)  # fmt: skip
                 messages.success(request, f"Scheduled {schedule.kind} of {app} on {instance}.")
                 return redirect("governance:schedules")
-    return render(request, "governance/schedule_new.html", {"form": form, "instance": instance, "app": app,
-                                                             "project": summary.project})  # fmt: skip
+    data = {"form": form, "instance": instance, "app": app, "project": summary.project, "namespace": namespace}
+    return render(request, "governance/schedule_new.html", data)
 
 
 @require_POST

@@ -41,16 +41,22 @@ def _did_you_mean(pattern: str, names: list[str]) -> str:
     return f" Did you mean {', '.join(close)}?" if close else ""
 
 
-def _apps_q(project_glob: str, app_glob: str) -> Q:
+def _apps_q(project_glob: str, app_glob: str, namespace_glob: str = "*") -> Q:
     q = Q(project__regex=glob.to_regex(project_glob), name__regex=glob.to_regex(app_glob))
+    if namespace_glob not in ("", "*"):  # where the Application object lives (empty: every namespace)
+        q &= Q(namespace__regex=glob.to_regex(namespace_glob))
     # The application list's cheaper SQL for simple globs (=, LIKE) selects the same rows as the regexes.
     return cheapen(q, {}) if connection.vendor == "postgresql" else q
 
 
-def coverage(instance_glob: str, project_glob: str, app_glob: str, actions: list[str] | None = None) -> Coverage:
+def coverage(
+    instance_glob: str, project_glob: str, app_glob: str, actions: list[str] | None = None, namespace_glob: str = "*"
+) -> Coverage:
     """What a grant with these globs would cover now; never raises on what someone typed."""
     result = Coverage()
     given = {"Instances": instance_glob, "Projects": project_glob, "Applications": app_glob}
+    if namespace_glob and (reason := glob.problem(namespace_glob)):
+        result.warnings.append(f"App namespaces: {namespace_glob!r} is not a valid glob ({reason}).")
     for label, pattern in given.items():
         if pattern and (reason := glob.problem(pattern)):
             result.warnings.append(f"{label}: {pattern!r} is not a valid glob ({reason}).")
@@ -77,7 +83,7 @@ def coverage(instance_glob: str, project_glob: str, app_glob: str, actions: list
     if result.missing:
         return result
     on_instances = ApplicationSummary.objects.filter(instance_id__in=list(matched)).order_by()
-    covered = on_instances.filter(_apps_q(project_glob, app_glob))
+    covered = on_instances.filter(_apps_q(project_glob, app_glob, namespace_glob))
     result.count = covered.count()
     rows = covered.order_by("instance__name", "project", "name").values("instance_id", "project", "name")
     for row in rows[:PREVIEW_SIZE]:
@@ -127,10 +133,8 @@ def counts_per_grant(grants) -> dict[int, int]:
     instances = dict(Instance.objects.filter(enabled=True).values_list("name", "id"))
     aggregates = {}
     for g in grants:
-        q = Q(
-            instance__name__regex=glob.to_regex(g.instance_glob),
-            project__regex=glob.to_regex(g.project_glob),
-            name__regex=glob.to_regex(g.app_glob),
+        q = Q(instance__name__regex=glob.to_regex(g.instance_glob)) & _apps_q(
+            g.project_glob, g.app_glob, g.namespace_glob
         )
         q = cheapen(q, instances) if connection.vendor == "postgresql" else q & Q(instance__enabled=True)
         aggregates[f"g{g.pk}"] = Count("id", filter=q)

@@ -91,7 +91,8 @@ def grant_preview(request: HttpRequest, slug: str) -> HttpResponse:
     """The grant form's live preview: the applications the globs being typed cover, and globs matching nothing."""
     check_admin(request)
     get_object_or_404(Team, slug=slug)
-    values = {k: request.GET.get(k, "").strip()[:200] for k in ("instance_glob", "project_glob", "app_glob")}
+    values = {k: request.GET.get(k, "").strip()[:253] for k in ("instance_glob", "project_glob", "app_glob")}
+    values["namespace_glob"] = request.GET.get("namespace_glob", "").strip()[:253] or "*"
     found = coverage.coverage(**values, actions=request.GET.getlist("actions"))
     return render(request, "teams/_grant_preview.html", {"coverage": found, "size": coverage.PREVIEW_SIZE})
 
@@ -153,7 +154,9 @@ def _add_grant(request: HttpRequest, team: Team, form: GrantForm) -> HttpRespons
 
 def _warn_about_globs(request: HttpRequest, grant: Grant) -> None:
     """A saved grant whose globs match nothing is kept (its instance may be registered later), and said so."""
-    for warning in coverage.coverage(grant.instance_glob, grant.project_glob, grant.app_glob).warnings:
+    for warning in coverage.coverage(
+        grant.instance_glob, grant.project_glob, grant.app_glob, namespace_glob=grant.namespace_glob
+    ).warnings:
         messages.warning(request, f"Saved, but: {warning}")
 
 

@@ -183,3 +183,24 @@ def test_the_api_starts_a_sync_of_the_app_in_the_given_namespace(admin_user, ns_
     assert r.json()["params"]["appNamespace"] == "team-b"
     detail = Client().get(f"/api/applications/{ns_instance.name}/web", {"appNamespace": "team-a"}, headers=headers)
     assert detail.status_code == 200 and detail.json()["namespace"] == "team-a"
+
+
+@pytest.mark.django_db
+def test_a_schedule_keeps_the_apps_namespace_and_is_refused_on_the_other(client, ns_instance, team_a_member):
+    from apps.governance.models import Schedule
+    from apps.governance.schedules import _refusal
+
+    with ns_instance.client() as argocd:
+        resync(ns_instance.pk, argocd)
+    client.force_login(team_a_member)
+    new = reverse("governance:schedule_new")
+    form = {"instance": ns_instance.name, "app": "web", "kind": "sync", "once_at": "2099-01-01T02:00",
+            "timezone": "UTC"}  # fmt: skip
+    page = client.get(new, {"instance": ns_instance.name, "app": "web", "appNamespace": "team-a"})
+    assert 'name="appNamespace" value="team-a"' in page.content.decode()
+    client.post(new, {**form, "appNamespace": "team-a"})
+    schedule = Schedule.objects.get()
+    assert schedule.params["appNamespace"] == "team-a" and not _refusal(schedule, team_a_member, ns_instance, None)
+    assert client.get(new, {"instance": ns_instance.name, "app": "web", "appNamespace": "team-b"}).status_code == 404
+    schedule.params["appNamespace"] = "team-b"  # the same schedule aimed at the other namespace: refused when due
+    assert "refused" in _refusal(schedule, team_a_member, ns_instance, None)

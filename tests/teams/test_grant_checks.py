@@ -186,3 +186,19 @@ def test_a_saved_grant_whose_instance_glob_matches_nothing_is_kept_and_warned_ab
             "actions": ["sync"]}  # fmt: skip
     html = admin_client.post("/teams/payments/", data, follow=True).content.decode()
     assert "Saved, but" not in html and f'data-covers="{grant.pk}">25 apps' in html
+
+
+def test_a_grant_limited_to_one_app_namespace_covers_only_the_apps_living_there(admin_client):
+    from django.utils import timezone
+
+    from apps.index.models import ApplicationSummary
+    from apps.instances.models import Instance
+    from apps.teams import coverage
+
+    east = Instance.objects.create(name="cov-east", url="https://cov-east.example.test")
+    for i, namespace in enumerate(("argocd", "team-a", "team-a")):
+        ApplicationSummary.objects.create(instance=east, namespace=namespace, name=f"web-{i}", project="shop",
+                                          seen_at=timezone.now())  # fmt: skip
+    assert coverage.coverage("cov-east", "shop", "*").count == 3
+    assert coverage.coverage("cov-east", "shop", "*", namespace_glob="team-*").count == 2
+    assert coverage.coverage("cov-east", "shop", "*", namespace_glob="team-b").count == 0
