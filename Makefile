@@ -10,7 +10,7 @@ DEMO_APPS ?= 60
 DEMO_PORT ?= 8000
 DEMO_SIM_PORT ?= 8081
 DEMO_OIDC_PORT ?= 8090
-TEST_PROCESSES ?= 2
+TEST_PROCESSES ?= 3
 
 .PHONY: help venv install install-dev services lint format migrate test demo clean
 
