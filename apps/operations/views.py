@@ -7,7 +7,9 @@ import hashlib
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, TextField, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
@@ -16,6 +18,7 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 from apps.access.guards import require
 from apps.access.rules import applications_q, can, instances_visible, is_platform_admin
+from apps.applications.services import CONTROL_PLANE_NAMESPACE
 from apps.core.pgtext import escape_filters
 
 from .models import Operation
@@ -39,8 +42,11 @@ def visible_operations(user) -> QuerySet[Operation]:
     qs = Operation.objects.select_related("requested_by", "instance")
     if is_platform_admin(user):
         return qs
-    on_visible_apps = Q(kind__in=ON_APPLICATIONS) & applications_q(user, "view", namespace_field=None)
-    return qs.annotate(name=F("target")).filter(on_visible_apps | Q(requested_by=user))
+    on_visible_apps = Q(kind__in=ON_APPLICATIONS) & applications_q(user, "view", namespace_field="app_namespace")
+    # An operation on an app outside the control plane's namespace carries that namespace in its params.
+    in_params = KeyTextTransform("appNamespace", "params")
+    app_namespace = Coalesce(in_params, Value(CONTROL_PLANE_NAMESPACE), output_field=TextField())
+    return qs.annotate(name=F("target"), app_namespace=app_namespace).filter(on_visible_apps | Q(requested_by=user))
 
 
 def _get_operation(request: HttpRequest, pk: int) -> Operation:

@@ -204,3 +204,18 @@ def test_a_schedule_keeps_the_apps_namespace_and_is_refused_on_the_other(client,
     assert client.get(new, {"instance": ns_instance.name, "app": "web", "appNamespace": "team-b"}).status_code == 404
     schedule.params["appNamespace"] = "team-b"  # the same schedule aimed at the other namespace: refused when due
     assert "refused" in _refusal(schedule, team_a_member, ns_instance, None)
+
+
+@pytest.mark.django_db
+def test_a_member_granted_one_namespace_sees_only_the_operations_of_apps_living_there(
+    client, ns_instance, team_a_member, bob
+):
+    from apps.operations.views import visible_operations
+
+    ops = {ns: Operation.objects.create(kind="sync", instance=ns_instance, instance_name=ns_instance.name,
+                                        project="shop", target="web", params={"appNamespace": ns}, requested_by=bob)
+           for ns in ("team-a", "team-b")}  # fmt: skip
+    assert list(visible_operations(team_a_member)) == [ops["team-a"]]
+    client.force_login(team_a_member)
+    assert client.get(reverse("operations:detail", args=[ops["team-b"].pk])).status_code == 404
+    assert client.get(reverse("operations:detail", args=[ops["team-a"].pk])).status_code == 200
