@@ -247,7 +247,10 @@ def test_tiles_and_summary_views_keep_the_filters(admin_client, big):
         50, ApplicationSummary.objects.filter(health_status="Healthy").count()
     )
     assert 'data-view="summary"' in body and re.search(r'href="/applications/\?[^"]*view=summary[^"]*"', body)
-    result = admin_client.get(URL + "?view=summary&sync=OutOfSync").context["result"]
+    assert "Bulk actions…" in body  # tiles have checkboxes; the summary has nothing to select
+    summary = admin_client.get(URL + "?view=summary&sync=OutOfSync")
+    assert "Bulk actions…" not in summary.content.decode() and "Sync selected" not in summary.content.decode()
+    result = summary.context["result"]
     out = ApplicationSummary.objects.filter(sync_status="OutOfSync")
     assert {name: e["total"] for name, e in result.summary["instances"].items()} == {
         name: out.filter(instance__name=name).count() for name in ("east", "west")
